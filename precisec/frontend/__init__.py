@@ -1,0 +1,1 @@
+"""Frontends: source text in, `precisec.ir.Kernel` out."""
