@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import gmpy2
 import numpy as np
@@ -23,7 +23,7 @@ REFERENCE_BITS = 320
 INPUT_BITS = 53
 
 
-@lru_cache(maxsize=None)
+@cache
 def _context(bits: int) -> gmpy2.context:
     return gmpy2.context(precision=bits, round=gmpy2.RoundToNearest)
 

@@ -1,0 +1,1 @@
+"""Backends: an IR kernel and a precision allocation in, source text out."""

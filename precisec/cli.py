@@ -1,0 +1,336 @@
+"""Command line: `precisec analyze | tune | check | table | cflags`.
+
+Exit codes: 0 success, 1 ran but the target is missed, 2 bad input (one
+`file:line:col: error:` line, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from precisec import __version__
+from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend.c import load_c
+from precisec.ir import Kernel
+from precisec.pipeline import (
+    DEFAULT_SAMPLES,
+    Analysis,
+    Sample,
+    Tuning,
+    analyze,
+    mean_bits,
+    require_target,
+    test_seed,
+    tune,
+    validation_seed,
+    verify,
+)
+from precisec.refine import Measurement
+from precisec.toolchain import cflags_line
+
+
+def load_kernel(path: str, function: str | None) -> Kernel:
+    """Read a kernel with the frontend its suffix names."""
+    if path.endswith(".fpcore"):
+        from precisec.frontend.fpcore import load_fpcore
+
+        return load_fpcore(path, function)
+    return load_c(path, function)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
+def _target(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number: {text}") from err
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"must be positive and finite, got {text}")
+    return value
+
+
+def _measurement_json(m: Measurement) -> dict[str, float | int]:
+    return {"rmse": m.rmse, "max_error": m.max_error, "samples": m.count}
+
+
+def _rows_text(analysis: Analysis, bits: dict[int, int] | None) -> list[str]:
+    header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
+    if bits is not None:
+        header += f"{'bits':>6}{'budget share':>14}"
+    lines = [header]
+    for row in analysis.rows(bits):
+        text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
+                f"{row.double_share:>13.1%} ")
+        if row.bits is not None and row.budget_share is not None:
+            text += f"{row.bits:>6}{row.budget_share:>13.1%} "
+        lines.append(text)
+    return lines
+
+
+def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
+    return [
+        ("double baseline RMSE", f"{analysis.double.rmse:.3e}"),
+        ("double baseline max error", f"{analysis.double.max_error:.3e}"),
+        ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
+         else f"{analysis.uniform_bits} bits"),
+        ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
+    ]
+
+
+def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        print(f"{key:<{width}}  {value}")
+
+
+def _analysis_json(analysis: Analysis, bits: dict[int, int] | None = None) -> dict:
+    return {
+        "kernel": analysis.kernel.name,
+        "target_rmse": analysis.target,
+        "operations": [row.__dict__ for row in analysis.rows(bits)],
+        "double_rmse": analysis.double.rmse,
+        "double_max_error": analysis.double.max_error,
+        "uniform_bits": analysis.uniform_bits,
+        "first_order_optimum_mean_bits": analysis.optimum_mean_bits,
+    }
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    kernel = load_kernel(args.kernel, args.function)
+    target = require_target(kernel, args.rmse)
+    sample = Sample.draw(kernel, args.samples, validation_seed(args.seed))
+    analysis = analyze(kernel, target, sample)
+    if args.json:
+        print(json.dumps(_analysis_json(analysis), indent=2))
+        return 0
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+          f"target RMSE {target:.3g}, {args.samples} inputs (seed {args.seed})")
+    print("\n".join(_rows_text(analysis, None)))
+    _print_table(_analysis_summary(analysis))
+    return 0
+
+
+def default_output(kernel_path: str) -> Path:
+    path = Path(kernel_path)
+    return path.with_name(f"{path.stem}.tuned.c")
+
+
+def _header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
+            target: float) -> list[str]:
+    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
+    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
+    return [
+        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}').",
+        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
+        f"  (compiled C against the exact reference, {tuning.refinement.validation.count} "
+        f"fresh inputs, sample seed {test_seed(tuning.seed)}).",
+        f"mean bits {tuning.mean_bits:.2f} over {len(tuning.bits)} rounding operations "
+        f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
+        "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
+    ]
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write through a temporary file in the same directory, then rename over `path`."""
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
+                                     suffix=".tmp", delete=False) as handle:
+        temporary = Path(handle.name)
+        try:
+            handle.write(text)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _tuned_text(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
+                target: float) -> str:
+    from precisec.backend.mpfr import emit_mpfr
+
+    return emit_mpfr(kernel, tuning.bits, _header(kernel, source, tuning, measured, target))
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    kernel = load_kernel(args.kernel, args.function)
+    target = require_target(kernel, args.rmse)
+    output = Path(args.output) if args.output else default_output(args.kernel)
+    if output.resolve() == Path(args.kernel).resolve():
+        raise PrecisecError(SourceLoc(args.kernel, 1, 1),
+                            "refusing to overwrite the input kernel with the tuned file")
+    if not output.parent.is_dir():
+        raise PrecisecError(SourceLoc(str(output), 1, 1), "output directory does not exist")
+    tuning = tune(kernel, target, args.seed, args.samples)
+    test = Sample.draw(kernel, args.samples, test_seed(args.seed))
+    with tempfile.TemporaryDirectory(prefix="precisec-tune-") as tmp:
+        draft = Path(tmp) / f"{kernel.name}.c"
+        draft.write_text(_tuned_text(kernel, args.kernel, tuning, None, target))
+        verification = verify(kernel, draft, test)
+    measured = verification.measurement
+    _write_atomically(output, _tuned_text(kernel, args.kernel, tuning, measured, target))
+    elapsed = time.perf_counter() - started
+    ok = measured.rmse <= target
+    report = {
+        **_analysis_json(tuning.analysis, tuning.bits),
+        "output": str(output),
+        "seed": args.seed,
+        "predicted_rmse": tuning.predicted_rmse,
+        "measured": _measurement_json(measured),
+        "validation": _measurement_json(tuning.refinement.validation),
+        "mean_bits": tuning.mean_bits,
+        "mapped_mean_bits": mean_bits(tuning.mapped_bits),
+        "refinement_bits_added": tuning.refinement.bits_added,
+        "refinement_bits_removed": tuning.refinement.bits_removed,
+        "training_steps": tuning.training.steps,
+        "training_converged": tuning.training.converged,
+        "seconds": {**tuning.seconds, "verification": verification.seconds, "total": elapsed},
+        "within_target": ok,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+              f"target RMSE {target:.3g}")
+        print("\n".join(_rows_text(tuning.analysis, tuning.bits)))
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()
+                           if k != "total")
+        _print_table([
+            ("predicted RMSE (noise model)", f"{tuning.predicted_rmse:.3e}"),
+            ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test "
+                                           f"inputs, sample seed {test_seed(args.seed)})"),
+            ("max error", f"{measured.max_error:.3e}"),
+            ("mean bits", f"{tuning.mean_bits:.2f}  (model {mean_bits(tuning.mapped_bits):.2f}, "
+                          f"refinement +{tuning.refinement.bits_added}/"
+                          f"-{tuning.refinement.bits_removed} bits)"),
+            ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
+            ("double baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
+            ("time", f"{elapsed:.1f} s ({stages})"),
+            ("wrote", f"{output}" + ("" if ok else "  (TARGET MISSED)")),
+        ])
+    return 0 if ok else 1
+
+
+_BITS_COMMENT = re.compile(r"/\* \d+:\d+ \w+, (\d+) bits \*/")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    kernel = load_kernel(args.kernel, args.function)
+    target = require_target(kernel, args.rmse)
+    tuned = Path(args.tuned)
+    if not tuned.is_file():
+        raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
+    sample = Sample.draw(kernel, args.samples, test_seed(args.seed))
+    measured = verify(kernel, tuned, sample).measurement
+    bits = [int(b) for b in _BITS_COMMENT.findall(tuned.read_text(errors="replace"))]
+    ok = measured.rmse <= target
+    report = {"kernel": kernel.name, "tuned": str(tuned), "target_rmse": target,
+              "measured": _measurement_json(measured), "seed": args.seed,
+              "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        _print_table([
+            ("kernel", f"{kernel.name} ({args.kernel})"),
+            ("tuned file", str(tuned)),
+            ("target RMSE", f"{target:.3e}"),
+            ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} inputs, "
+                                           f"sample seed {test_seed(args.seed)})"),
+            ("max error", f"{measured.max_error:.3e}"),
+            ("mean bits", "unknown" if not bits else f"{sum(bits) / len(bits):.2f}"),
+            ("verdict", "within target" if ok else "TARGET MISSED"),
+        ])
+    return 0 if ok else 1
+
+
+def cmd_cflags(args: argparse.Namespace) -> int:
+    print(cflags_line())
+    return 0
+
+
+def cmd_table(args: argparse.Namespace) -> int:
+    from precisec.table import run_table
+
+    return run_table(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="precisec", description=(
+        "Mixed-precision tuning of numerical C kernels: learn per-operation noise "
+        "tolerances by SGD, emit MPFR C at per-operation precisions."))
+    top.add_argument("--version", action="version", version=f"precisec {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def kernel_command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("kernel", help="kernel file (.c or .fpcore)")
+        sub.add_argument("--function", help="which function of the file is the kernel")
+        sub.add_argument("--rmse", type=_target, help="target RMSE (overrides the pragma)")
+        sub.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+        sub.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES,
+                         help=f"inputs per sample (default {DEFAULT_SAMPLES})")
+        sub.add_argument("--json", action="store_true", help="machine-readable report")
+        return sub
+
+    analyze_cmd = kernel_command("analyze", "sensitivities, double baseline, first-order optimum")
+    analyze_cmd.set_defaults(run=cmd_analyze)
+    tune_cmd = kernel_command("tune", "tune a kernel and write the MPFR C file")
+    tune_cmd.add_argument("-o", "--output", help="tuned file (default KERNEL.tuned.c)")
+    tune_cmd.set_defaults(run=cmd_tune)
+    check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
+                                        "reference")
+    check_cmd.add_argument("tuned", help="the tuned C file")
+    check_cmd.set_defaults(run=cmd_check)
+    table_cmd = commands.add_parser("table", help="regenerate Table 1 from benchmarks_fptuner/")
+    table_cmd.add_argument("--out", default="docs", help="output directory (default docs)")
+    table_cmd.add_argument("--jobs", type=_positive_int, default=1, help="parallel kernels")
+    table_cmd.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES)
+    table_cmd.add_argument("--seed", type=_seed, default=0)
+    table_cmd.add_argument("--benchmarks", default="benchmarks_fptuner",
+                           help="directory of kernels (default benchmarks_fptuner)")
+    table_cmd.set_defaults(run=cmd_table)
+    cflags_cmd = commands.add_parser("cflags", help="print the flags that build a tuned file")
+    cflags_cmd.set_defaults(run=cmd_cflags)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except PrecisecError as err:
+        print(err, file=sys.stderr)
+        return 2
+    except RuntimeError as err:
+        print(f"precisec: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The pipeline: analyse a kernel, tune it, verify a tuned file by compiling and running it.
+
+Samples have their own seeds, derived from the user's seed so that the test sample is
+never one used for training or refinement: training draws its minibatches from a JAX key
+of `seed`, validation uses `seed·3 + 1`, the final test `seed·3 + 2`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from precisec import noise
+from precisec.errors import PrecisecError
+from precisec.ir import Kernel, Op
+from precisec.mapper import (
+    K_ROUNDING,
+    MAX_BITS,
+    MIN_BITS,
+    bits_for_sigma,
+    first_order_optimum,
+    sigma_for_bits,
+)
+from precisec.reference import Reference, emulate, exact, sample_inputs
+from precisec.refine import Measurement, Refinement, refine
+from precisec.toolchain import build
+
+DEFAULT_SAMPLES = 10_000
+
+
+def validation_seed(seed: int) -> int:
+    return 3 * seed + 1
+
+
+def test_seed(seed: int) -> int:
+    return 3 * seed + 2
+
+
+@dataclass(frozen=True)
+class Sample:
+    """Inputs and their exact outputs."""
+
+    inputs: np.ndarray
+    reference: Reference
+
+    @staticmethod
+    def draw(kernel: Kernel, count: int, seed: int) -> Sample:
+        inputs = sample_inputs(kernel, count, seed)
+        return Sample(inputs, exact(kernel, inputs))
+
+    def measure(self, outputs: np.ndarray) -> Measurement:
+        return Measurement.of(self.reference.errors(outputs))
+
+
+def require_target(kernel: Kernel, target: float | None) -> float:
+    """The target RMSE: the command line's, else the kernel's rmse pragma."""
+    chosen = target if target is not None else kernel.target_rmse
+    if chosen is None:
+        raise PrecisecError(kernel.loc, f"no error target for '{kernel.name}': add "
+                                        "#pragma precisec rmse(T) or pass --rmse T")
+    if not (chosen > 0 and math.isfinite(chosen)):
+        raise PrecisecError(kernel.loc, f"the target RMSE must be positive and finite, "
+                                        f"got {chosen}")
+    return chosen
+
+
+def uniform(kernel: Kernel, bits: int) -> dict[int, int]:
+    return dict.fromkeys(kernel.rounding_ops, bits)
+
+
+def smallest_uniform_bits(kernel: Kernel, target: float, sample: Sample) -> int | None:
+    """Fewest bits that, given to every operation, meet the target on the sample."""
+
+    def meets(bits: int) -> bool:
+        return sample.measure(emulate(kernel, uniform(kernel, bits), sample.inputs)).rmse \
+            <= target
+
+    lo, hi = MIN_BITS, MAX_BITS
+    if not meets(hi):
+        return None
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if meets(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@dataclass(frozen=True)
+class OperationRow:
+    """One rounding operation in a report."""
+
+    index: int
+    line: int
+    col: int
+    op: str
+    sensitivity: float
+    double_share: float
+    bits: int | None = None
+    budget_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What `precisec analyze` reports."""
+
+    kernel: Kernel
+    target: float
+    sensitivities: np.ndarray
+    double: Measurement
+    uniform_bits: int | None
+    optimum_bits: np.ndarray
+
+    @property
+    def optimum_mean_bits(self) -> float:
+        return float(np.mean(self.optimum_bits))
+
+    def rows(self, bits: dict[int, int] | None = None) -> list[OperationRow]:
+        total = float(np.sum(self.sensitivities)) or 1.0
+        rows = []
+        for k, index in enumerate(self.kernel.rounding_ops):
+            node = self.kernel.nodes[index]
+            assert isinstance(node, Op)
+            share = None
+            if bits is not None:
+                share = float(K_ROUNDING**2 * self.sensitivities[k] * 4.0 ** -bits[index]
+                              / self.target**2)
+            rows.append(OperationRow(index, node.loc.line, node.loc.col, node.spec.name,
+                                     float(self.sensitivities[k]),
+                                     float(self.sensitivities[k]) / total,
+                                     None if bits is None else bits[index], share))
+        return rows
+
+
+def analyze(kernel: Kernel, target: float, sample: Sample) -> Analysis:
+    """Sensitivities, the double baseline, uniform and first-order optimum precisions."""
+    sens = noise.sensitivities(kernel, sample.inputs)
+    double = sample.measure(emulate(kernel, uniform(kernel, 53), sample.inputs))
+    return Analysis(kernel, target, sens, double, smallest_uniform_bits(kernel, target, sample),
+                    first_order_optimum(sens, target))
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A tuned allocation and how it was reached (no C built yet)."""
+
+    analysis: Analysis
+    seed: int
+    training: noise.TrainingResult
+    mapped_bits: dict[int, int]
+    refinement: Refinement
+    predicted_rmse: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bits(self) -> dict[int, int]:
+        return self.refinement.bits
+
+    @property
+    def mean_bits(self) -> float:
+        return mean_bits(self.bits)
+
+
+def mean_bits(bits: dict[int, int]) -> float:
+    return float(np.mean(list(bits.values()))) if bits else 0.0
+
+
+def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLES) -> Tuning:
+    """Noise model by SGD, map σ to bits, refine against exact emulation."""
+    clock = time.perf_counter()
+    seconds: dict[str, float] = {}
+    validation = Sample.draw(kernel, samples, validation_seed(seed))
+    seconds["reference"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    analysis = analyze(kernel, target, validation)
+    seconds["analysis"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    training = noise.train(kernel, target, seed, analysis.sensitivities)
+    mapped = {i: bits_for_sigma(float(s))
+              for i, s in zip(kernel.rounding_ops, training.sigma, strict=True)}
+    seconds["training"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    refinement = refine(kernel, target, mapped, analysis.sensitivities, validation.inputs,
+                        validation.reference)
+    if refinement is None:
+        raise PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even "
+                                        f"{MAX_BITS} bits on every operation miss it")
+    seconds["refinement"] = time.perf_counter() - clock
+    sigma = sigma_for_bits(np.array([refinement.bits[i] for i in kernel.rounding_ops]))
+    predicted = math.sqrt(noise.predicted_mse(kernel, sigma, validation.inputs, seed))
+    return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A tuned C file measured against the exact reference on a fresh sample."""
+
+    measurement: Measurement
+    seconds: float
+
+
+def verify(kernel: Kernel, tuned_c: Path, sample: Sample) -> Verification:
+    """Compile the tuned file with gcc and MPFR, run it, compare with the reference."""
+    clock = time.perf_counter()
+    built = build(tuned_c, kernel, mpfr=True)
+    try:
+        outputs = built.run(sample.inputs)
+    finally:
+        built.directory.cleanup()
+    return Verification(sample.measure(outputs), time.perf_counter() - clock)

@@ -1,0 +1,133 @@
+"""gcc and MPFR: find them, build a kernel with a small driver, run it on inputs.
+
+MPFR is looked for on the system first (`-lmpfr -lgmp`); failing that, the headers and
+shared libraries that ship inside the gmpy2 wheel are used, with an rpath so the built
+program finds them at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from precisec.errors import PrecisecError, SourceLoc
+from precisec.ir import Kernel
+
+TUNED_FLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
+PLAIN_FLAGS = ("-std=c11", "-O0", "-ffp-contract=off", "-Wall", "-Wextra",
+               "-Wno-unknown-pragmas", "-Werror")
+
+_PROBE = ("#include <mpfr.h>\n"
+          "int main(void) { mpfr_t x; mpfr_init2(x, 8); mpfr_clear(x); return 0; }\n")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """A C compiler and the flags that build and link a tuned (MPFR) kernel."""
+
+    cc: str
+    cflags: tuple[str, ...]
+    libs: tuple[str, ...]
+    origin: str
+
+
+def _gmpy2_mpfr() -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    import gmpy2
+
+    package = Path(gmpy2.__file__).parent
+    libdir = package.parent / "gmpy2.libs"
+    mpfr = sorted(libdir.glob("libmpfr*.so*"))
+    gmp = sorted(libdir.glob("libgmp*.so*"))
+    if not (package / "mpfr.h").exists() or not mpfr or not gmp:
+        return None
+    return (f"-I{package}",), (str(mpfr[0]), str(gmp[0]), f"-Wl,-rpath,{libdir}")
+
+
+def _links(cc: str, cflags: tuple[str, ...], libs: tuple[str, ...]) -> bool:
+    with tempfile.TemporaryDirectory(prefix="precisec-probe-") as tmp:
+        source = Path(tmp) / "probe.c"
+        source.write_text(_PROBE)
+        result = subprocess.run([cc, *cflags, str(source), "-o", str(Path(tmp) / "probe"),
+                                 *libs], capture_output=True, text=True, check=False)
+        return result.returncode == 0
+
+
+@cache
+def find_toolchain() -> Toolchain:
+    """The compiler (CC or gcc) and where MPFR comes from: system first, then gmpy2."""
+    cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        raise RuntimeError("no C compiler found: install gcc or set CC")
+    if _links(cc, (), ("-lmpfr", "-lgmp")):
+        return Toolchain(cc, (), ("-lmpfr", "-lgmp"), "system")
+    bundled = _gmpy2_mpfr()
+    if bundled is not None and _links(cc, *bundled):
+        return Toolchain(cc, bundled[0], bundled[1], "gmpy2 wheel")
+    raise RuntimeError("MPFR not found: install libmpfr-dev or the gmpy2 wheel")
+
+
+def _driver(kernel: Kernel) -> str:
+    """main(): read rows of input doubles from stdin, write one output double per row."""
+    n = len(kernel.inputs)
+    params = ", ".join(["double"] * n) or "void"
+    args = ", ".join(f"in[{k}]" for k in range(n))
+    return (
+        "#include <stdio.h>\n"
+        f"double {kernel.name}({params});\n"
+        "int main(void)\n{\n"
+        f"    double in[{max(n, 1)}];\n"
+        f"    while (fread(in, sizeof(double), {n}, stdin) == {n}) {{\n"
+        f"        double out = {kernel.name}({args});\n"
+        "        if (fwrite(&out, sizeof(double), 1, stdout) != 1) return 1;\n"
+        "    }\n    return 0;\n}\n"
+    )
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built kernel program; removed with its directory."""
+
+    executable: Path
+    directory: tempfile.TemporaryDirectory
+
+    def run(self, inputs: np.ndarray, wrapper: tuple[str, ...] = ()) -> np.ndarray:
+        data = np.ascontiguousarray(inputs, dtype="<f8").tobytes()
+        result = subprocess.run([*wrapper, str(self.executable)], input=data,
+                                capture_output=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"kernel program failed ({result.returncode}): "
+                               f"{result.stderr.decode(errors='replace')}")
+        return np.frombuffer(result.stdout, dtype="<f8").copy()
+
+
+def build(source: Path, kernel: Kernel, *, mpfr: bool, flags: tuple[str, ...] | None = None,
+          ) -> Built:
+    """Compile `source` with a driver for `kernel`'s signature."""
+    chain = find_toolchain()
+    directory = tempfile.TemporaryDirectory(prefix="precisec-build-")
+    workdir = Path(directory.name)
+    driver = workdir / "driver.c"
+    driver.write_text(_driver(kernel))
+    executable = workdir / "kernel"
+    chosen = flags if flags is not None else (TUNED_FLAGS if mpfr else PLAIN_FLAGS)
+    command = [chain.cc, *chosen, *(chain.cflags if mpfr else ()), str(source), str(driver),
+               "-o", str(executable), *(chain.libs if mpfr else ()), "-lm"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        directory.cleanup()
+        raise PrecisecError(SourceLoc(str(source), 1, 1),
+                            f"gcc could not build it:\n{result.stderr.strip()}")
+    return Built(executable, directory)
+
+
+def cflags_line() -> str:
+    """What to add to a gcc command line to build a tuned file."""
+    chain = find_toolchain()
+    return " ".join((*chain.cflags, *chain.libs))
