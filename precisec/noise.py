@@ -16,6 +16,7 @@ and an ε of its own.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +29,10 @@ import optax
 from precisec.ir import Const, Input, Kernel, Op
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_compilation_cache_dir",
+                  os.environ.get("PRECISEC_JAX_CACHE",
+                                 os.path.join(os.path.expanduser("~"), ".cache", "precisec-jax")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 CONSTANT_EXACT_BITS = 24
 THETA_MIN = math.log(2.0**-400)
@@ -205,18 +210,20 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     optimiser = optax.adam(optax.exponential_decay(config.learning_rate, 1000, 0.3,
                                                    end_value=0.003))
 
+    def step(carry: tuple[jax.Array, optax.OptState, jax.Array],
+             key: jax.Array) -> tuple[tuple[jax.Array, optax.OptState, jax.Array], jax.Array]:
+        theta, state, lam = carry
+        grad, g = jax.grad(objective, has_aux=True)(theta, lam, key)
+        updates, state = optimiser.update(grad, state, theta)
+        theta = jnp.clip(optax.apply_updates(theta, updates), THETA_MIN, THETA_MAX)
+        return (theta, state, lam), g
+
     @jax.jit
     def chunk(theta: jax.Array, state: optax.OptState, lam: jax.Array,
               key: jax.Array) -> tuple[jax.Array, optax.OptState, jax.Array]:
-        def step(carry: tuple, step_key: jax.Array) -> tuple[tuple, jax.Array]:
-            theta, state = carry
-            grad, g = jax.grad(objective, has_aux=True)(theta, lam, step_key)
-            updates, state = optimiser.update(grad, state, theta)
-            theta = jnp.clip(optax.apply_updates(theta, updates), THETA_MIN, THETA_MAX)
-            return (theta, state), g
-
-        (theta, state), gs = jax.lax.scan(step, (theta, state),
-                                          jax.random.split(key, config.chunk))
+        """`config.chunk` Adam steps at a fixed multiplier; the mean constraint value."""
+        (theta, state, _), gs = jax.lax.scan(step, (theta, state, lam),
+                                             jax.random.split(key, config.chunk))
         return theta, state, jnp.mean(gs)
 
     key = jax.random.key(seed)
@@ -232,7 +239,7 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         theta, state, g = chunk(theta, state, lam, chunk_key)
         steps += config.chunk
         g_mean = float(g)
-        lam = jnp.maximum(0.0, lam + config.rho * g)
+        lam = jnp.maximum(0.0, lam + config.rho * g_mean)
         mean_theta = float(jnp.mean(theta))
         if abs(g_mean) < config.tolerance and abs(mean_theta - previous_mean) < \
                 config.tolerance * math.log(2.0):

@@ -107,7 +107,7 @@ def _fraction_text(value: Fraction) -> str:
     digits = 0
     while (value * 10**digits).denominator != 1:
         digits += 1
-    return str(Decimal(int(value * 10**digits)).scaleb(-digits))
+    return str(Decimal(f"{int(value * 10**digits)}e-{digits}"))
 
 
 @dataclass
