@@ -1,4 +1,4 @@
-"""Command line: `precisec analyze | tune | check | table | cflags`.
+"""Command line: `precisec analyze | tune | check | table | list | cflags`.
 
 Exit codes: 0 success, 1 ran but the target is missed, 2 bad input (one
 `file:line:col: error:` line, never a traceback).
@@ -131,9 +131,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
-def default_output(kernel_path: str) -> Path:
+def default_output(kernel_path: str, emit: str = "c") -> Path:
     path = Path(kernel_path)
-    return path.with_name(f"{path.stem}.tuned.c")
+    return path.with_name(f"{path.stem}.tuned.{emit}")
 
 
 def _header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
@@ -179,7 +179,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     kernel = load_kernel(args.kernel, args.function)
     target = require_target(kernel, args.rmse)
-    output = Path(args.output) if args.output else default_output(args.kernel)
+    output = Path(args.output) if args.output else default_output(args.kernel, args.emit)
     if output.resolve() == Path(args.kernel).resolve():
         raise PrecisecError(SourceLoc(args.kernel, 1, 1),
                             "refusing to overwrite the input kernel with the tuned file")
@@ -192,7 +192,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         draft.write_text(_tuned_text(kernel, args.kernel, tuning, None, target))
         verification = verify(kernel, draft, test)
     measured = verification.measurement
-    _write_atomically(output, _tuned_text(kernel, args.kernel, tuning, measured, target))
+    if args.emit == "fpcore":
+        from precisec.backend.fpcore_out import emit_fpcore
+
+        text = emit_fpcore(kernel, tuning.bits)
+    else:
+        text = _tuned_text(kernel, args.kernel, tuning, measured, target)
+    _write_atomically(output, text)
     elapsed = time.perf_counter() - started
     ok = measured.rmse <= target
     report = {
@@ -267,6 +273,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from precisec.frontend.fpcore import read_fpcores
+
+    path = Path(args.file)
+    try:
+        source = path.read_text()
+    except OSError as err:
+        raise PrecisecError(SourceLoc(args.file, 1, 1), f"cannot read file: {err.strerror}") \
+            from err
+    entries = read_fpcores(source, args.file)
+    if args.json:
+        print(json.dumps([{"index": e.index, "name": e.name, "function": e.kernel_name,
+                           "args": list(e.args), "supported": e.supported, "reason": e.reason,
+                           "where": str(e.reason_loc) if e.reason_loc else None}
+                          for e in entries], indent=2))
+        return 0
+    for e in entries:
+        verdict = "supported" if e.supported else f"unsupported: {e.reason_loc}: {e.reason}"
+        print(f"{e.index:3d}  {e.name:<40} ({' '.join(e.args)})  {verdict}")
+    return 0
+
+
 def cmd_cflags(args: argparse.Namespace) -> int:
     print(cflags_line())
     return 0
@@ -299,7 +327,11 @@ def parser() -> argparse.ArgumentParser:
     analyze_cmd = kernel_command("analyze", "sensitivities, double baseline, first-order optimum")
     analyze_cmd.set_defaults(run=cmd_analyze)
     tune_cmd = kernel_command("tune", "tune a kernel and write the MPFR C file")
-    tune_cmd.add_argument("-o", "--output", help="tuned file (default KERNEL.tuned.c)")
+    tune_cmd.add_argument("-o", "--output",
+                          help="tuned file (default KERNEL.tuned.c or .tuned.fpcore)")
+    tune_cmd.add_argument("--emit", choices=("c", "fpcore"), default="c",
+                          help="write MPFR C (default) or FPCore with precision annotations; "
+                               "the allocation is verified by compiling C either way")
     tune_cmd.set_defaults(run=cmd_tune)
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")
@@ -313,6 +345,11 @@ def parser() -> argparse.ArgumentParser:
     table_cmd.add_argument("--benchmarks", default="benchmarks_fptuner",
                            help="directory of kernels (default benchmarks_fptuner)")
     table_cmd.set_defaults(run=cmd_table)
+    list_cmd = commands.add_parser("list", help="list the FPCores of a file and whether each "
+                                                "is supported")
+    list_cmd.add_argument("file", help="an .fpcore file")
+    list_cmd.add_argument("--json", action="store_true", help="machine-readable listing")
+    list_cmd.set_defaults(run=cmd_list)
     cflags_cmd = commands.add_parser("cflags", help="print the flags that build a tuned file")
     cflags_cmd.set_defaults(run=cmd_cflags)
     return top

@@ -11,6 +11,14 @@ terms however small σ is (tested from 2^-8 down to 2^-120).
 A constant that is not exactly representable in CONSTANT_EXACT_BITS bits is rounded at
 the precision of the operation consuming it (design §3.2), so it gets that operation's σ
 and an ε of its own.
+
+Significand-aware noise (optional). σ is the RMS relative error of rounding a value whose
+significand m ∈ [1, 2) is log-distributed (mapper.K_ROUNDING). A particular value's
+relative rounding error at p bits has RMS 2^-p/(√3·m): values just above a power of two
+suffer more. With `significand_aware`, operation i's ε at a sample is scaled by
+w = 1/(√3·k·m(value)), which averages to 1 in the square over log-distributed m, so σ keeps
+its meaning and the mapper's k is unchanged, while the model learns where a kernel's
+values actually lie (e.g. doppler's 331.4 + 0.6·T, whose significands sit near 1.2).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import numpy as np
 import optax
 
 from precisec.ir import Const, Input, Kernel, Op
+from precisec.mapper import K_ROUNDING
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_compilation_cache_dir",
@@ -87,11 +96,23 @@ def layout(kernel: Kernel) -> NoiseLayout:
 PerturbedFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
-def perturbed_kernel(kernel: Kernel, noise: NoiseLayout) -> PerturbedFn:
+def _significand_weight(value: jax.Array) -> jax.Array:
+    """1/(√3·k·m) for value = ±m·2^e, 1 ≤ m < 2; 0 for zero, which rounds exactly."""
+    mantissa, _ = jnp.frexp(jax.lax.stop_gradient(value))
+    m = 2.0 * jnp.abs(mantissa)
+    safe = jnp.where(m == 0, 1.0, m)
+    return jnp.where(m == 0, 0.0, 1.0 / (math.sqrt(3.0) * K_ROUNDING * safe))
+
+
+def perturbed_kernel(kernel: Kernel, noise: NoiseLayout,
+                     significand_aware: bool = False) -> PerturbedFn:
     """f(x, σ, ε) -> (clean output, output perturbation) for one input point x."""
     sigma_of = {op: k for k, op in enumerate(noise.rounding)}
     eps_of_const = {slot: len(noise.rounding) + k for k, slot in enumerate(noise.constant_slots)}
     position = {node: k for k, node in enumerate(kernel.inputs)}
+
+    def weight(value: jax.Array) -> jax.Array:
+        return _significand_weight(value) if significand_aware else jnp.ones_like(value)
 
     def run(x: jax.Array, sigma: jax.Array, eps: jax.Array) -> tuple[jax.Array, jax.Array]:
         values: list[jax.Array] = []
@@ -110,12 +131,13 @@ def perturbed_kernel(kernel: Kernel, noise: NoiseLayout) -> PerturbedFn:
                 for k in range(len(args)):
                     slot = eps_of_const.get((index, k))
                     if slot is not None:
-                        arg_deltas[k] = args[k] * sigma[sigma_of[index]] * eps[slot]
+                        arg_deltas[k] = args[k] * sigma[sigma_of[index]] * eps[slot] \
+                            * weight(args[k])
                 value = node.spec.jax_fn(*args)
                 delta = node.spec.propagate(args, arg_deltas)
                 if node.spec.rounds:
                     j = sigma_of[index]
-                    delta = delta + (value + delta) * sigma[j] * eps[j]
+                    delta = delta + (value + delta) * sigma[j] * eps[j] * weight(value)
                 values.append(value)
                 deltas.append(delta)
         return values[kernel.output], deltas[kernel.output]
@@ -142,11 +164,29 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
     return np.asarray(jnp.mean(grads[:, : noise.num_sigma] ** 2, axis=0))
 
 
-def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int) -> float:
-    """Monte-Carlo E[(noisy − exact)²] of the model at fixed σ over the given inputs."""
+def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,
+                  significand_aware: bool = False,
+                  constant_errors: np.ndarray | None = None) -> float:
+    """Monte-Carlo E[(noisy − exact)²] of the model at fixed σ over the given inputs.
+
+    Once precisions are fixed, each inexact constant's rounding error is a known number,
+    not noise: `constant_errors` (relative errors, one per constant slot of the layout)
+    then replace the constants' random perturbations.
+    """
     noise = layout(kernel)
-    run = jax.vmap(perturbed_kernel(kernel, noise), in_axes=(0, None, 0))
+    run = jax.vmap(perturbed_kernel(kernel, noise, significand_aware), in_axes=(0, None, 0))
     eps = jax.random.normal(jax.random.key(seed), (len(inputs), noise.num_eps))
+    if constant_errors is not None and noise.constant_slots:
+        sigma_of = {op: k for k, op in enumerate(noise.rounding)}
+        fixed = []
+        for (owner, position), error in zip(noise.constant_slots, constant_errors, strict=True):
+            node = kernel.nodes[owner]
+            assert isinstance(node, Op)
+            value = jnp.asarray(float(kernel.nodes[node.args[position]].value))
+            scale = sigma[sigma_of[owner]] * (_significand_weight(value)
+                                              if significand_aware else 1.0)
+            fixed.append(jnp.full(len(inputs), error / scale))
+        eps = eps.at[:, noise.num_sigma:].set(jnp.stack(fixed, axis=1))
     _, delta = jax.jit(run)(jnp.asarray(inputs), jnp.asarray(sigma), eps)
     return float(jnp.mean(delta**2))
 
@@ -173,6 +213,7 @@ class TrainingConfig:
     learning_rate: float = 0.1
     rho: float = 4.0
     tolerance: float = 0.02
+    significand_aware: bool = True
 
 
 def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
@@ -187,7 +228,8 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     with sensitivities `sens`.
     """
     noise = layout(kernel)
-    run = jax.vmap(perturbed_kernel(kernel, noise), in_axes=(0, None, 0))
+    run = jax.vmap(perturbed_kernel(kernel, noise, config.significand_aware),
+                   in_axes=(0, None, 0))
     lows, highs = _uniform_box(kernel)
     log_tau2 = 2.0 * math.log(target)
     n_in = len(kernel.inputs)

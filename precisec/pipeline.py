@@ -25,7 +25,13 @@ from precisec.mapper import (
     first_order_optimum,
     sigma_for_bits,
 )
-from precisec.reference import Reference, emulate, exact, sample_inputs
+from precisec.reference import (
+    Reference,
+    emulate,
+    exact,
+    relative_rounding_error,
+    sample_inputs,
+)
 from precisec.refine import Measurement, Refinement, refine
 from precisec.toolchain import build
 
@@ -192,7 +198,13 @@ def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLE
                                         f"{MAX_BITS} bits on every operation miss it")
     seconds["refinement"] = time.perf_counter() - clock
     sigma = sigma_for_bits(np.array([refinement.bits[i] for i in kernel.rounding_ops]))
-    predicted = math.sqrt(noise.predicted_mse(kernel, sigma, validation.inputs, seed))
+    slots = noise.layout(kernel).constant_slots
+    constant_errors = np.array([
+        relative_rounding_error(kernel.nodes[kernel.nodes[owner].args[position]].text,
+                                refinement.bits[owner]) for owner, position in slots])
+    predicted = math.sqrt(noise.predicted_mse(kernel, sigma, validation.inputs, seed,
+                                              significand_aware=True,
+                                              constant_errors=constant_errors))
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds)
 
 

@@ -67,6 +67,15 @@ def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int]) -> li
     return columns
 
 
+def relative_rounding_error(text: str, bits: int) -> float:
+    """(c_p − c)/c for the decimal constant c rounded to nearest at `bits` bits."""
+    context = _context(REFERENCE_BITS)
+    value = gmpy2.mpfr(text, REFERENCE_BITS)
+    if value == 0:
+        return 0.0
+    return float(context.div(context.sub(gmpy2.mpfr(text, bits), value), value))
+
+
 @dataclass(frozen=True)
 class Reference:
     """Exact outputs as double-double (hi + lo), so errors of doubles are exact in numpy."""
