@@ -1,0 +1,103 @@
+"""Speed of tuned code: per-call time of (a) the tuned MPFR kernel, (b) the same kernel
+with every operation at 53 bits in MPFR, (c) the original plain-double kernel.
+
+All three are compiled with -O2 into one program that times them over the same 10^5
+inputs in one run (best of 5 repetitions each), so the ratios are measured side by side.
+Reads the tuned files that `precisec table` wrote (docs/tuned/ by default).
+Run: .venv/bin/python benchmarks/tuned_speed.py [--tuned-dir docs/tuned]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+from pathlib import Path
+
+from precisec.backend.mpfr import emit_mpfr
+from precisec.frontend.c import load_c
+from precisec.ir import Kernel
+from precisec.pipeline import uniform
+from precisec.reference import sample_inputs
+from precisec.toolchain import find_toolchain
+
+ROOT = Path(__file__).resolve().parents[1]
+CALLS = 100_000
+
+DRIVER = """
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+double {name}_tuned({params});
+double {name}_mpfr53({params});
+double {name}_double({params});
+static double seconds(void) {{
+    struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec;
+}}
+#define TIME(fn, best) do {{ for (int r = 0; r < 5; r++) {{ double s = seconds(), acc = 0; \\
+    for (long i = 0; i < n; i++) acc += fn({args}); sink += acc; \\
+    double e = seconds() - s; if (r == 0 || e < best) best = e; }} }} while (0)
+int main(void) {{
+    long n = {calls}; int k = {arity};
+    double *in = malloc(sizeof(double) * n * k), sink = 0, a = 0, b = 0, c = 0;
+    if (fread(in, sizeof(double), n * k, stdin) != (size_t)(n * k)) return 1;
+    TIME({name}_tuned, a); TIME({name}_mpfr53, b); TIME({name}_double, c);
+    printf("%.6e %.6e %.6e %d\\n", a / n, b / n, c / n, sink != sink);
+    free(in); return 0;
+}}
+"""
+
+
+def measure(kernel: Kernel, source: Path, tuned: Path, workdir: Path) -> tuple[float, ...]:
+    chain = find_toolchain()
+    mpfr53 = workdir / "mpfr53.c"
+    mpfr53.write_text(emit_mpfr(kernel, uniform(kernel, 53), ["all operations at 53 bits"]))
+    n = len(kernel.inputs)
+    driver = workdir / "driver.c"
+    driver.write_text(DRIVER.format(
+        name=kernel.name, params=", ".join(["double"] * n), calls=CALLS, arity=n,
+        args=", ".join(f"in[i * k + {j}]" for j in range(n))))
+    objects = []
+    for variant, path, mpfr in (("tuned", tuned, True), ("mpfr53", mpfr53, True),
+                                ("double", source, False)):
+        obj = workdir / f"{variant}.o"
+        subprocess.run([chain.cc, "-std=c11", "-O2", "-Wno-unknown-pragmas",
+                        *(chain.cflags if mpfr else ()), f"-D{kernel.name}={kernel.name}_{variant}",
+                        "-c", str(path), "-o", str(obj)], check=True)
+        objects.append(str(obj))
+    exe = workdir / "bench"
+    subprocess.run([chain.cc, "-O2", str(driver), *objects, "-o", str(exe), *chain.libs, "-lm"],
+                   check=True)
+    data = sample_inputs(kernel, CALLS, 7).astype("<f8").tobytes()
+    out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout
+    return tuple(float(v) for v in out.split()[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tuned-dir", default=str(ROOT / "docs" / "tuned"))
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+    names = [r["benchmark"] for r in json.loads(
+        (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
+    print(f"{'kernel':<13}{'tuned ns':>10}{'mpfr53 ns':>11}{'double ns':>11}"
+          f"{'tuned/mpfr53':>14}{'tuned/double':>14}")
+    results = {}
+    for name in names:
+        source = ROOT / "benchmarks_fptuner" / f"{name}.c"
+        tuned = Path(args.tuned_dir) / f"{name}.tuned.c"
+        if not tuned.exists():
+            raise SystemExit(f"{tuned} is missing: run `make table` first")
+        kernel = load_c(source)
+        with tempfile.TemporaryDirectory() as tmp:
+            a, b, c = measure(kernel, source, tuned, Path(tmp))
+        results[name] = {"tuned_ns": a * 1e9, "mpfr53_ns": b * 1e9, "double_ns": c * 1e9}
+        print(f"{name:<13}{a * 1e9:>10.1f}{b * 1e9:>11.1f}{c * 1e9:>11.2f}"
+              f"{a / b:>14.2f}{a / c:>14.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
