@@ -151,6 +151,12 @@ def analyze(kernel: Kernel, target: float, sample: Sample) -> Analysis:
                     first_order_optimum(sens, target))
 
 
+def unreachable(kernel: Kernel, target: float) -> PrecisecError:
+    return PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even {MAX_BITS} "
+                                     "bits on every operation miss it (the result is returned "
+                                     "as a double)")
+
+
 @dataclass(frozen=True)
 class Tuning:
     """A tuned allocation and how it was reached (no C built yet)."""
@@ -184,6 +190,8 @@ def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLE
     seconds["reference"] = time.perf_counter() - clock
     clock = time.perf_counter()
     analysis = analyze(kernel, target, validation)
+    if analysis.uniform_bits is None:
+        raise unreachable(kernel, target)
     seconds["analysis"] = time.perf_counter() - clock
     clock = time.perf_counter()
     training = noise.train(kernel, target, seed, analysis.sensitivities)
@@ -194,8 +202,7 @@ def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLE
     refinement = refine(kernel, target, mapped, analysis.sensitivities, validation.inputs,
                         validation.reference)
     if refinement is None:
-        raise PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even "
-                                        f"{MAX_BITS} bits on every operation miss it")
+        raise unreachable(kernel, target)
     seconds["refinement"] = time.perf_counter() - clock
     sigma = sigma_for_bits(np.array([refinement.bits[i] for i in kernel.rounding_ops]))
     slots = noise.layout(kernel).constant_slots

@@ -120,6 +120,8 @@ def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarra
     validator = _Validator(kernel, inputs, reference, target)
     initial = np.array([start[i] for i in kernel.rounding_ops])
     bits = initial.copy()
+    if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
+        return None
     while not validator.accepts(bits):
         path = _move_path(bits, sens, +1, 4 * len(bits))
         if not path:
