@@ -107,7 +107,7 @@ def _check_finite(kernel: Kernel, inputs: np.ndarray, columns: list[list]) -> No
             continue
         for row, value in enumerate(columns[index]):
             if not gmpy2.is_finite(value):
-                point = ", ".join(f"{name}={inputs[row, k]!r}"
+                point = ", ".join(f"{name}={float(inputs[row, k])!r}"
                                   for k, name in enumerate(kernel.input_names))
                 raise PrecisecError(node.loc, f"'{node.spec.name}' has a non-finite result "
                                               f"({value}) on the input domain, at {point}")
