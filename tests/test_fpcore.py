@@ -378,7 +378,7 @@ RANGE = ":pre (<= 0 x 1)"
     ("(FPCore (x) :pre (>= x 0) (sqrt x))", (1, 10), "argument `x` has no upper bound in :pre"),
     ("(FPCore (x) :pre (<= x 0) (sqrt x))", (1, 10), "argument `x` has no lower bound in :pre"),
     ("(FPCore (x)\n :pre (<= 1 x 0) x)", (2, 7), "empty range for `x` in :pre: 1.0 > 0.0"),
-    ("(FPCore (x)\n :pre (and (<= 0 x 1) (!= x 0)) x)", (2, 23), "`!=` in :pre is not supported"),
+    ("(FPCore (x)\n :pre (and (<= 0 x 1) (!= x q)) x)", (2, 29), "`q` in :pre is not an argument"),
     ("(FPCore (x)\n :pre (or (<= 0 x 1) (<= 2 x 3)) x)", (2, 7), "`or` in :pre is not supported"),
     ("(FPCore (x y)\n :pre (and (< 0 x y 1)) x)", (2, 12),
      "comparison between arguments `x` and `y` in :pre is not supported"),
@@ -595,3 +595,10 @@ def kernels(draw: st.DrawFn) -> tuple[Kernel, dict[int, int]]:
 def test_emit_parse_round_trip(generated: tuple[Kernel, dict[int, int]]) -> None:
     kernel, bits = generated
     assert_round_trip(kernel, bits)
+
+
+def test_point_exclusions_in_pre_leave_the_range_box_unchanged() -> None:
+    kernel = parse_fpcore("(FPCore (x y) :pre (and (<= 0 x 1) (!= x 0) (<= -2 y 3) (!= y x))"
+                          " (+ x y))", "t.fpcore")
+    assert [(kernel.input(i).lo, kernel.input(i).hi) for i in range(2)] == [(0.0, 1.0),
+                                                                           (-2.0, 3.0)]

@@ -700,6 +700,14 @@ def _bounds(pre: Datum, names: set[str]) -> tuple[dict[str, list[Fraction]],
     upper: dict[str, list[Fraction]] = {}
     for clause in _conjuncts(pre):
         head = _head(clause)
+        if head == "!=":
+            # Excluding single points removes a set of measure zero from the range box, so
+            # uniform sampling is unchanged; an input that does hit such a point and breaks
+            # the kernel is still caught by the reference's non-finite check.
+            assert isinstance(clause, SList)
+            for operand in clause.items[1:]:
+                _bound_value(operand, names)
+            continue
         if head not in ("<", "<=", ">", ">="):
             what = f"`{head}`" if head else f"`{_show(clause)}`"
             raise PrecisecError(clause.loc, f"{what} in :pre is not supported; {_PRE_HINT}")
