@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
+from precisec.cli import positive_int, seed_value
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "fpbench"
 DEFAULT_OUT = REPO / "docs" / "fpbench.md"
@@ -285,18 +287,6 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
 # -- driver ------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -305,10 +295,10 @@ def parser() -> argparse.ArgumentParser:
                      help=f"directory of *.fpcore files (default {display_path(DEFAULT_CORPUS)})")
     top.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help=f"report to write (default {display_path(DEFAULT_OUT)})")
-    top.add_argument("--jobs", type=_positive_int, default=1, help="parallel FPCores")
-    top.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES,
+    top.add_argument("--jobs", type=positive_int, default=1, help="parallel FPCores")
+    top.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                      help=f"inputs per sample (default {DEFAULT_SAMPLES})")
-    top.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
+    top.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     return top
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from precisec import __version__
 from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend import read_source
 from precisec.frontend.c import load_c
 from precisec.ir import Kernel
 from precisec.pipeline import (
@@ -46,14 +47,14 @@ def load_kernel(path: str, function: str | None) -> Kernel:
     return load_c(path, function)
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
-def _seed(text: str) -> int:
+def seed_value(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
@@ -276,13 +277,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from precisec.frontend.fpcore import read_fpcores
 
-    path = Path(args.file)
-    try:
-        source = path.read_text()
-    except OSError as err:
-        raise PrecisecError(SourceLoc(args.file, 1, 1), f"cannot read file: {err.strerror}") \
-            from err
-    entries = read_fpcores(source, args.file)
+    entries = read_fpcores(read_source(args.file), args.file)
     if args.json:
         print(json.dumps([{"index": e.index, "name": e.name, "function": e.kernel_name,
                            "args": list(e.args), "supported": e.supported, "reason": e.reason,
@@ -318,8 +313,8 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument("kernel", help="kernel file (.c or .fpcore)")
         sub.add_argument("--function", help="which function of the file is the kernel")
         sub.add_argument("--rmse", type=_target, help="target RMSE (overrides the pragma)")
-        sub.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
-        sub.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES,
+        sub.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
+        sub.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                          help=f"inputs per sample (default {DEFAULT_SAMPLES})")
         sub.add_argument("--json", action="store_true", help="machine-readable report")
         return sub
@@ -339,9 +334,9 @@ def parser() -> argparse.ArgumentParser:
     check_cmd.set_defaults(run=cmd_check)
     table_cmd = commands.add_parser("table", help="regenerate Table 1 from benchmarks_fptuner/")
     table_cmd.add_argument("--out", default="docs", help="output directory (default docs)")
-    table_cmd.add_argument("--jobs", type=_positive_int, default=1, help="parallel kernels")
-    table_cmd.add_argument("--samples", type=_positive_int, default=DEFAULT_SAMPLES)
-    table_cmd.add_argument("--seed", type=_seed, default=0)
+    table_cmd.add_argument("--jobs", type=positive_int, default=1, help="parallel kernels")
+    table_cmd.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES)
+    table_cmd.add_argument("--seed", type=seed_value, default=0)
     table_cmd.add_argument("--benchmarks", default="benchmarks_fptuner",
                            help="directory of kernels (default benchmarks_fptuner)")
     table_cmd.set_defaults(run=cmd_table)

@@ -17,6 +17,7 @@ from pycparser import c_ast, c_parser
 from pycparser.plyparser import ParseError
 
 from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend import read_source
 from precisec.frontend.pragmas import Pragma, RangePragma, RmsePragma, parse_pragma
 from precisec.ir import Const, Input, Kernel, Node, Op
 from precisec.ops import BINARY_OPERATORS, C_FUNCTIONS, UNARY_OPERATORS
@@ -414,11 +415,4 @@ def parse_c(source: str, file: str, function: str | None = None) -> Kernel:
 
 def load_c(path: str | Path, function: str | None = None) -> Kernel:
     """Read and parse a kernel file."""
-    file = str(path)
-    try:
-        source = Path(path).read_text()
-    except OSError as err:
-        raise PrecisecError(SourceLoc(file, 1, 1), f"cannot read file: {err.strerror}") from err
-    except UnicodeDecodeError as err:
-        raise PrecisecError(SourceLoc(file, 1, 1), "file is not valid UTF-8 text") from err
-    return parse_c(source, file, function)
+    return parse_c(read_source(path), str(path), function)

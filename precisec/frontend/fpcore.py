@@ -48,6 +48,7 @@ from typing import TypeGuard
 import mpmath
 
 from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend import read_source
 from precisec.ir import Const, Input, Kernel, Node, Op
 from precisec.ops import C_FUNCTIONS, FPCORE_OPERATIONS, UNARY_OPERATORS, OpSpec
 
@@ -902,11 +903,4 @@ def parse_tuned_fpcore(source: str, file: str, function: str | None = None,
 def load_fpcore(path: str | Path, function: str | None = None,
                 index: int | None = None) -> Kernel:
     """Read and parse an FPCore file."""
-    file = str(path)
-    try:
-        source = Path(path).read_text()
-    except OSError as err:
-        raise PrecisecError(SourceLoc(file, 1, 1), f"cannot read file: {err.strerror}") from err
-    except UnicodeDecodeError as err:
-        raise PrecisecError(SourceLoc(file, 1, 1), "file is not valid UTF-8 text") from err
-    return parse_fpcore(source, file, function, index)
+    return parse_fpcore(read_source(path), str(path), function, index)
