@@ -152,7 +152,11 @@ def _uniform_box(kernel: Kernel) -> tuple[jax.Array, jax.Array]:
 
 
 def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
-    """S_i = E[(∂y/∂y_i · y_i)²] per rounding operation (design §3.5), by forward-mode AD."""
+    """S_i = E[(∂y/∂y_i · y_i)²] per rounding operation (design §3.5), by forward-mode AD.
+
+    An inexact constant is rounded at the precision of the operation consuming it, so its
+    term E[(∂y/∂c · c)²] joins that operation's: Σ σ_i² S_i is then the model's MSE.
+    """
     noise = layout(kernel)
     run = perturbed_kernel(kernel, noise)
 
@@ -160,8 +164,13 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
         ones = jnp.ones(noise.num_sigma)
         return jax.jacfwd(lambda e: run(x, ones, e)[1])(jnp.zeros(noise.num_eps))
 
-    grads = jax.jit(jax.vmap(relative_gradient))(jnp.asarray(inputs))
-    return np.asarray(jnp.mean(grads[:, : noise.num_sigma] ** 2, axis=0))
+    squares = np.asarray(jnp.mean(jax.jit(jax.vmap(relative_gradient))(
+        jnp.asarray(inputs)) ** 2, axis=0))
+    sens = squares[: noise.num_sigma].copy()
+    owner = {op: k for k, op in enumerate(noise.rounding)}
+    for slot, (op, _) in enumerate(noise.constant_slots):
+        sens[owner[op]] += squares[noise.num_sigma + slot]
+    return sens
 
 
 def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,

@@ -27,6 +27,7 @@ from precisec.mapper import (
 )
 from precisec.reference import (
     Reference,
+    check_domain,
     emulate,
     exact,
     relative_rounding_error,
@@ -55,6 +56,8 @@ class Sample:
 
     @staticmethod
     def draw(kernel: Kernel, count: int, seed: int) -> Sample:
+        """Uniform inputs from the range box (whose corners are checked first)."""
+        check_domain(kernel)
         inputs = sample_inputs(kernel, count, seed)
         return Sample(inputs, exact(kernel, inputs))
 
@@ -124,7 +127,7 @@ class Analysis:
 
     @property
     def optimum_mean_bits(self) -> float:
-        return float(np.mean(self.optimum_bits))
+        return float(np.mean(self.optimum_bits)) if len(self.optimum_bits) else 0.0
 
     def rows(self, bits: dict[int, int] | None = None) -> list[OperationRow]:
         total = float(np.sum(self.sensitivities)) or 1.0

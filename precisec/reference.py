@@ -47,9 +47,11 @@ def operation_bits(kernel: Kernel, bits: Mapping[int, int]) -> dict[int, int]:
     return width
 
 
-def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int]) -> list[list]:
+def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int],
+              constant_bits: int = INPUT_BITS) -> list[list]:
     """Every node's column of gmpy2 values; op i runs at bits[i], and a constant is
-    rounded to the precision of the operation consuming it."""
+    rounded to the precision of the operation consuming it (to `constant_bits` where it
+    is the result itself)."""
     columns: list[list] = []
     position = {node: k for k, node in enumerate(kernel.inputs)}
     count = len(inputs)
@@ -57,7 +59,7 @@ def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int]) -> li
         if isinstance(node, Input):
             columns.append([gmpy2.mpfr(float(v)) for v in inputs[:, position[index]]])
         elif isinstance(node, Const):
-            columns.append([gmpy2.mpfr(node.text, INPUT_BITS)] * count)
+            columns.append([gmpy2.mpfr(node.text, constant_bits)] * count)
         else:
             context = _context(bits[index])
             args = [[gmpy2.mpfr(c.text, context.precision)] * count
@@ -91,7 +93,7 @@ class Reference:
 def exact(kernel: Kernel, inputs: np.ndarray, bits: int = REFERENCE_BITS) -> Reference:
     """The kernel in real arithmetic (design §3.1) at `bits` bits of working precision."""
     every_op = {i: bits for i, n in enumerate(kernel.nodes) if isinstance(n, Op)}
-    columns = _evaluate(kernel, inputs, every_op)
+    columns = _evaluate(kernel, inputs, every_op, bits)
     _check_finite(kernel, inputs, columns)
     column = columns[kernel.output]
     context = _context(bits)
@@ -111,6 +113,22 @@ def _check_finite(kernel: Kernel, inputs: np.ndarray, columns: list[list]) -> No
                                   for k, name in enumerate(kernel.input_names))
                 raise PrecisecError(node.loc, f"'{node.spec.name}' has a non-finite result "
                                               f"({value}) on the input domain, at {point}")
+
+
+def box_corners(kernel: Kernel, limit: int = 4096) -> np.ndarray:
+    """The corners of the range box and its centre (at most `limit` corners): the points
+    uniform sampling never hits but the domain includes."""
+    count = len(kernel.inputs)
+    lows = np.array([kernel.input(i).lo for i in range(count)])
+    highs = np.array([kernel.input(i).hi for i in range(count)])
+    corners = min(2**count, limit)
+    choice = (np.arange(corners)[:, None] >> np.arange(count)[None, :]) & 1
+    return np.vstack([np.where(choice == 1, highs, lows), (lows + highs) / 2])
+
+
+def check_domain(kernel: Kernel) -> None:
+    """Raise a located error if an operation is non-finite at a corner of the range box."""
+    exact(kernel, box_corners(kernel))
 
 
 def emulate(kernel: Kernel, bits: Mapping[int, int], inputs: np.ndarray) -> np.ndarray:

@@ -74,20 +74,27 @@ def find_toolchain() -> Toolchain:
 
 
 def _driver(kernel: Kernel) -> str:
-    """main(): read rows of input doubles from stdin, write one output double per row."""
+    """main(): read rows of input doubles from stdin, write one output double per row.
+    A kernel without parameters reads one ignored double per row (see `row_width`)."""
     n = len(kernel.inputs)
     params = ", ".join(["double"] * n) or "void"
     args = ", ".join(f"in[{k}]" for k in range(n))
+    width = row_width(kernel)
     return (
         "#include <stdio.h>\n"
         f"double {kernel.name}({params});\n"
         "int main(void)\n{\n"
-        f"    double in[{max(n, 1)}];\n"
-        f"    while (fread(in, sizeof(double), {n}, stdin) == {n}) {{\n"
+        f"    double in[{width}];\n"
+        f"    while (fread(in, sizeof(double), {width}, stdin) == {width}) {{\n"
         f"        double out = {kernel.name}({args});\n"
         "        if (fwrite(&out, sizeof(double), 1, stdout) != 1) return 1;\n"
         "    }\n    return 0;\n}\n"
     )
+
+
+def row_width(kernel: Kernel) -> int:
+    """Doubles per input row sent to a built kernel: at least one, so rows can be counted."""
+    return max(len(kernel.inputs), 1)
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,8 @@ class Built:
     directory: tempfile.TemporaryDirectory
 
     def run(self, inputs: np.ndarray, wrapper: tuple[str, ...] = ()) -> np.ndarray:
-        data = np.ascontiguousarray(inputs, dtype="<f8").tobytes()
+        rows = inputs if inputs.shape[1] else np.zeros((len(inputs), 1))
+        data = np.ascontiguousarray(rows, dtype="<f8").tobytes()
         result = subprocess.run([*wrapper, str(self.executable)], input=data,
                                 capture_output=True, check=False)
         if result.returncode != 0:

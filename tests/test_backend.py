@@ -128,8 +128,8 @@ def test_emitted_code_structure() -> None:
     assert sorted(name for name, _ in inits) == sorted(declared)
     cleared = re.search(r"mpfr_clears\(([^;]+), \(mpfr_ptr\) 0\);", text).group(1).split(", ")
     assert sorted(cleared) == sorted(declared)
-    assert "mpfr_set_d(in_x, x, MPFR_RNDN);" in text
-    assert ("in_x", "53") in inits
+    assert "mpfr_set_d(pc_in_x, x, MPFR_RNDN);" in text
+    assert ("pc_in_x", "53") in inits
     # one comment per operation with its source position and bits
     comments = re.findall(r"/\* (\d+):(\d+) (\w+), (\d+) bits \*/", text)
     assert [(int(line), int(col), op, int(b)) for line, col, op, b in comments] == [
@@ -138,7 +138,7 @@ def test_emitted_code_structure() -> None:
     # constants are set from their exact decimal text at the consumer's precision
     div = next(i for i in k.rounding_ops if k.nodes[i].op == "div"
                and any(k.nodes[a].__class__.__name__ == "Const" for a in k.nodes[i].args))
-    const_name = f"c{div}_1"
+    const_name = f"pc_c{div}_1"
     assert f'mpfr_set_str({const_name}, "1.11", 10, MPFR_RNDN);' in text
     assert (const_name, str(bits[div])) in inits
     assert "mpfr_get_d(" in text and "MPFR_RNDN" in text

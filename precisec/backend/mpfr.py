@@ -13,16 +13,23 @@ from precisec.ir import Const, Input, Kernel, Op
 from precisec.reference import INPUT_BITS, operation_bits
 
 
-def _value_name(kernel: Kernel, index: int) -> str:
-    node = kernel.nodes[index]
-    if isinstance(node, Input):
-        return f"in_{node.name}"
-    return f"t{index}"
+def reserved_prefix(kernel: Kernel) -> str:
+    """A prefix for generated C names that no parameter name starts with."""
+    prefix = "pc_"
+    while any(name.startswith(prefix) for name in kernel.input_names):
+        prefix += "_"
+    return prefix
 
 
 def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) -> str:
     """C source of the tuned kernel; `header` lines go into the leading comment."""
     widths = operation_bits(kernel, bits)
+    prefix = reserved_prefix(kernel)
+
+    def value_name(index: int) -> str:
+        node = kernel.nodes[index]
+        return f"{prefix}in_{node.name}" if isinstance(node, Input) else f"{prefix}t{index}"
+
     params = ", ".join(f"double {kernel.input(i).name}" for i in range(len(kernel.inputs)))
     declared: list[str] = []
     body: list[str] = []
@@ -33,7 +40,7 @@ def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) ->
 
     for position in range(len(kernel.inputs)):
         node = kernel.input(position)
-        name = _value_name(kernel, kernel.inputs[position])
+        name = value_name(kernel.inputs[position])
         init(name, INPUT_BITS)
         body.append(f"    mpfr_set_d({name}, {node.name}, MPFR_RNDN);")
     for index, node in enumerate(kernel.nodes):
@@ -46,27 +53,27 @@ def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) ->
         for position, arg in enumerate(node.args):
             const = kernel.nodes[arg]
             if isinstance(const, Const):
-                name = f"c{index}_{position}"
+                name = f"{prefix}c{index}_{position}"
                 init(name, precision)
                 body.append(f'    mpfr_set_str({name}, "{const.text}", 10, MPFR_RNDN);')
                 args.append(name)
             else:
-                args.append(_value_name(kernel, arg))
-        result = _value_name(kernel, index)
+                args.append(value_name(arg))
+        result = value_name(index)
         init(result, precision)
         body.append(f"    {node.spec.mpfr_function}({result}, {', '.join(args)}, MPFR_RNDN);")
     output = kernel.nodes[kernel.output]
     if isinstance(output, Const):
-        result = "c_result"
+        result = f"{prefix}constant_result"
         init(result, INPUT_BITS)
         body.append(f'    mpfr_set_str({result}, "{output.text}", 10, MPFR_RNDN);')
     else:
-        result = _value_name(kernel, kernel.output)
+        result = value_name(kernel.output)
     lines = ["/*", *(f" * {line}".rstrip() for line in header), " */",
              "#include <mpfr.h>", "",
              f"double {kernel.name}({params or 'void'})", "{",
              f"    mpfr_t {', '.join(declared)};", *body,
-             f"    double result = mpfr_get_d({result}, MPFR_RNDN);",
+             f"    double {prefix}result = mpfr_get_d({result}, MPFR_RNDN);",
              f"    mpfr_clears({', '.join(declared)}, (mpfr_ptr) 0);",
-             "    return result;", "}", ""]
+             f"    return {prefix}result;", "}", ""]
     return "\n".join(lines)
