@@ -12,7 +12,7 @@ import csv
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -179,8 +179,8 @@ def run_table(args: argparse.Namespace) -> int:
             for p in papers]
     rows: dict[str, Row] = {}
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(tune_row, *job): job[1]["benchmark"] for job in jobs}
-        for future in futures:
+        futures = [pool.submit(tune_row, *job) for job in jobs]
+        for future in as_completed(futures):
             row = future.result()
             rows[row.benchmark] = row
             if tty:
