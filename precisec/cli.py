@@ -145,7 +145,7 @@ def _header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement |
         f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
         f"  (compiled C against the exact reference, {tuning.refinement.validation.count} "
         f"fresh inputs, sample seed {test_seed(tuning.seed)}).",
-        f"mean bits {tuning.mean_bits:.2f} over {len(tuning.bits)} rounding operations "
+        f"mean bits {tuning.mean_bits:.2f} over {len(kernel.sites)} rounding operations "
         f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
         "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
     ]
@@ -203,7 +203,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "measured": _measurement_json(measured),
         "validation": _measurement_json(tuning.refinement.validation),
         "mean_bits": tuning.mean_bits,
-        "mapped_mean_bits": mean_bits(tuning.mapped_bits),
+        "mapped_mean_bits": mean_bits(kernel.site_bits(tuning.mapped_bits)),
         "refinement_bits_added": tuning.refinement.bits_added,
         "refinement_bits_removed": tuning.refinement.bits_removed,
         "training_steps": tuning.training.steps,
@@ -224,7 +224,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test "
                                            f"inputs, sample seed {test_seed(args.seed)})"),
             ("max error", f"{measured.max_error:.3e}"),
-            ("mean bits", f"{tuning.mean_bits:.2f}  (model {mean_bits(tuning.mapped_bits):.2f}, "
+            ("mean bits", f"{tuning.mean_bits:.2f}  (model {report['mapped_mean_bits']:.2f}, "
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),

@@ -54,10 +54,15 @@ class NoiseLayout:
 
     rounding: tuple[int, ...]
     constant_slots: tuple[tuple[int, int], ...]
+    sigma_slots: tuple[int, ...] = ()
 
     @property
     def num_sigma(self) -> int:
-        return len(self.rounding)
+        return max(self.sigma_slots, default=-1) + 1 if self.sigma_slots else len(self.rounding)
+
+    def sigma_slot(self, position: int) -> int:
+        """σ of the position-th rounding node: its site's (its own when no sites)."""
+        return self.sigma_slots[position] if self.sigma_slots else position
 
     @property
     def num_eps(self) -> int:
@@ -76,15 +81,24 @@ def layout(kernel: Kernel) -> NoiseLayout:
                 bits = _significant_bits(const.value)
                 if bits is None or bits > CONSTANT_EXACT_BITS:
                     slots.append((index, position))
-    return NoiseLayout(rounding, tuple(slots))
+    if kernel.sites == rounding:
+        return NoiseLayout(rounding, tuple(slots))
+    return NoiseLayout(rounding, tuple(slots),
+                       tuple(kernel.site_index[index] for index in rounding))
 
 
 PerturbedFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def perturbed_kernel(kernel: Kernel, noise: NoiseLayout) -> PerturbedFn:
-    """f(x, σ, ε) -> (clean output, output perturbation) for one input point x."""
-    sigma_of = {op: k for k, op in enumerate(noise.rounding)}
+    """f(x, σ, ε) -> (clean output, output perturbation) for one input point x.
+
+    σ is indexed by site (one per source operation), ε by rounding node. Branches follow
+    the clean float64 values: an op on a branch not taken there (guard false) computes on
+    ones instead of its arguments, so its garbage stays finite and gradients stay clean,
+    and the select after the branch discards it. Several results come out stacked."""
+    sigma_of = {op: noise.sigma_slot(k) for k, op in enumerate(noise.rounding)}
+    eps_of = {op: k for k, op in enumerate(noise.rounding)}
     eps_of_const = {slot: len(noise.rounding) + k for k, slot in enumerate(noise.constant_slots)}
     position = {node: k for k, node in enumerate(kernel.inputs)}
 
@@ -102,6 +116,10 @@ def perturbed_kernel(kernel: Kernel, noise: NoiseLayout) -> PerturbedFn:
             else:
                 args = [values[a] for a in node.args]
                 arg_deltas = [deltas[a] for a in node.args]
+                if node.guard is not None:
+                    taken = values[node.guard] != 0
+                    args = [jnp.where(taken, a, 1.0) for a in args]
+                    arg_deltas = [jnp.where(taken, d, 0.0) for d in arg_deltas]
                 for k in range(len(args)):
                     slot = eps_of_const.get((index, k))
                     if slot is not None:
@@ -109,10 +127,12 @@ def perturbed_kernel(kernel: Kernel, noise: NoiseLayout) -> PerturbedFn:
                 value = node.spec.jax_fn(*args)
                 delta = node.spec.propagate(args, arg_deltas)
                 if node.spec.rounds:
-                    j = sigma_of[index]
-                    delta = delta + (value + delta) * sigma[j] * eps[j]
+                    delta = delta + (value + delta) * sigma[sigma_of[index]] * eps[eps_of[index]]
                 values.append(value)
                 deltas.append(delta)
+        if kernel.outputs:
+            return (jnp.stack([values[r] for r in kernel.outputs]),
+                    jnp.stack([deltas[r] for r in kernel.outputs]))
         return values[kernel.output], deltas[kernel.output]
 
     return run
@@ -125,7 +145,10 @@ def _uniform_box(kernel: Kernel) -> tuple[jax.Array, jax.Array]:
 
 
 def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
-    """S_i = E[(∂y/∂y_i · y_i)²] per rounding operation (design §3.5), by forward-mode AD."""
+    """S_i = E[(∂y/∂y_i · y_i)²] per rounding operation (design §3.5), by forward-mode AD.
+
+    Per site: the sum over the site's rounding nodes (their ε are independent), and with
+    several results the mean over them (the MSE is over all result elements)."""
     noise = layout(kernel)
     run = perturbed_kernel(kernel, noise)
 
@@ -134,7 +157,13 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
         return jax.jacfwd(lambda e: run(x, ones, e)[1])(jnp.zeros(noise.num_eps))
 
     grads = jax.jit(jax.vmap(relative_gradient))(jnp.asarray(inputs))
-    return np.asarray(jnp.mean(grads[:, : noise.num_sigma] ** 2, axis=0))
+    if not noise.sigma_slots and not kernel.outputs:
+        return np.asarray(jnp.mean(grads[:, : noise.num_sigma] ** 2, axis=0))
+    per_node = np.asarray(jnp.mean(grads[..., : len(noise.rounding)] ** 2,
+                                   axis=tuple(range(grads.ndim - 1))))
+    per_site = np.zeros(noise.num_sigma)
+    np.add.at(per_site, [noise.sigma_slot(k) for k in range(len(noise.rounding))], per_node)
+    return per_site
 
 
 def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int) -> float:
