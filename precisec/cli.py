@@ -124,7 +124,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_analysis_json(analysis), indent=2))
         return 0
-    print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
           f"target RMSE {target:.3g}, {args.samples} inputs (seed {args.seed})")
     print("\n".join(_rows_text(analysis, None)))
     _print_table(_analysis_summary(analysis))
@@ -172,7 +172,12 @@ def _tuned_text(kernel: Kernel, source: str, tuning: Tuning, measured: Measureme
                 target: float) -> str:
     from precisec.backend.mpfr import emit_mpfr
 
-    return emit_mpfr(kernel, tuning.bits, _header(kernel, source, tuning, measured, target))
+    header = _header(kernel, source, tuning, measured, target)
+    if kernel.is_structured:
+        from precisec.backend.structured import emit_structured
+
+        return emit_structured(kernel, tuning.bits, header)
+    return emit_mpfr(kernel, tuning.bits, header)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -214,7 +219,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+        print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
               f"target RMSE {target:.3g}")
         print("\n".join(_rows_text(tuning.analysis, tuning.bits)))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()
@@ -245,12 +250,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not tuned.is_file():
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
     sample = Sample.draw(kernel, args.samples, test_seed(args.seed))
-    measured = verify(kernel, tuned, sample).measurement
+    verification = verify(kernel, tuned, sample)
+    measured = verification.measurement
     bits = [int(b) for b in _BITS_COMMENT.findall(tuned.read_text(errors="replace"))]
     ok = measured.rmse <= target
     report = {"kernel": kernel.name, "tuned": str(tuned), "target_rmse": target,
               "measured": _measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
+    divergence = verification.branch_divergence
+    if kernel.branches:
+        report["branch_divergence"] = divergence
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -262,6 +271,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                                            f"sample seed {test_seed(args.seed)})"),
             ("max error", f"{measured.max_error:.3e}"),
             ("mean bits", "unknown" if not bits else f"{sum(bits) / len(bits):.2f}"),
+            *([("branch divergence", "unknown (no trace hook in the tuned file)"
+                if divergence is None else f"{divergence:.2%} of inputs took another branch "
+                "path than the exact program")] if kernel.branches else []),
             ("verdict", "within target" if ok else "TARGET MISSED"),
         ])
     return 0 if ok else 1

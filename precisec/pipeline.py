@@ -210,14 +210,20 @@ class Verification:
 
     measurement: Measurement
     seconds: float
+    branch_divergence: float | None = None
 
 
 def verify(kernel: Kernel, tuned_c: Path, sample: Sample) -> Verification:
-    """Compile the tuned file with gcc and MPFR, run it, compare with the reference."""
+    """Compile the tuned file with gcc and MPFR, run it, compare with the reference.
+    For a kernel with branches, also the share of samples on which the tuned code took
+    a different sequence of branch decisions than the exact program."""
     clock = time.perf_counter()
-    built = build(tuned_c, kernel, mpfr=True)
+    built = build(tuned_c, kernel, mpfr=True, trace=True)
     try:
-        outputs = built.run(sample.inputs)
+        outputs, trace = built.run_traced(sample.inputs)
     finally:
         built.directory.cleanup()
-    return Verification(sample.measure(outputs), time.perf_counter() - clock)
+    divergence = None
+    if trace is not None and sample.reference.branches is not None:
+        divergence = float(np.mean(np.any(trace != sample.reference.branches, axis=1)))
+    return Verification(sample.measure(outputs), time.perf_counter() - clock, divergence)

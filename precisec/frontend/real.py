@@ -61,6 +61,7 @@ class Structure:
     helpers: dict[str, c_ast.FuncDef]
     defines: dict[str, str]
     sites: dict[tuple, int] = field(default_factory=dict)
+    shapes: dict[int, tuple[int, ...]] = field(default_factory=dict)
     branch_sites: dict[tuple, int] = field(default_factory=dict)
 
 
@@ -270,6 +271,7 @@ class _RealBuilder(_KernelBuilder):
         if isinstance(kind, c_ast.ArrayDecl):
             shape, element = array_shape(kind, self.dimension)
             self.check_floating(decl, element)
+            self.structure.shapes[id(decl)] = shape
             values: list[int | None] = [None] * _size(shape)
             if isinstance(decl.init, c_ast.InitList):
                 items = decl.init.exprs
