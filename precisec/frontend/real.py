@@ -482,11 +482,12 @@ class _RealBuilder(_KernelBuilder):
             return None if chosen is None else self.branch_body(chosen)
         before = _clone(self.scopes)
         outer_guard = self.guard
-        self.guard = self.guarded(cond, True)
+        then_guard, else_guard = self.guarded(cond, True), self.guarded(cond, False)
+        self.guard = then_guard
         then_result = self.branch_body(stmt.iftrue)
         then_scopes = self.scopes
         self.scopes = before
-        self.guard = self.guarded(cond, False)
+        self.guard = else_guard
         else_result = self.branch_body(stmt.iffalse) if stmt.iffalse is not None else None
         self.guard = outer_guard
         self.merge(cond, then_scopes, stmt)
@@ -686,9 +687,10 @@ class _RealBuilder(_KernelBuilder):
         if isinstance(cond, bool):
             return self.value(expr.iftrue if cond else expr.iffalse)
         outer = self.guard
-        self.guard = self.guarded(cond, True)
+        then_guard, else_guard = self.guarded(cond, True), self.guarded(cond, False)
+        self.guard = then_guard
         a = self.value(expr.iftrue)
-        self.guard = self.guarded(cond, False)
+        self.guard = else_guard
         b = self.value(expr.iffalse)
         self.guard = outer
         return self.op("select", (cond, a, b), self.loc(expr))
@@ -809,6 +811,9 @@ def parse_real(source: str, file: str, function: str | None = None) -> Kernel:
         loc = SourceLoc(file, int(match.group(2)), int(match.group(3)))
         raise PrecisecError(loc, f"syntax error {match.group(4)}") from err
     for ext in ast.ext:
+        if isinstance(ext, c_ast.Decl) and isinstance(ext.type, c_ast.Struct | c_ast.Union):
+            raise PrecisecError(SourceLoc(file, ext.coord.line, ext.coord.column or 1),
+                                "structs and unions are not supported")
         if isinstance(ext, c_ast.Decl) and not isinstance(ext.type, c_ast.FuncDecl):
             raise PrecisecError(SourceLoc(file, ext.coord.line, ext.coord.column or 1),
                                 f"global variable '{ext.name}' is not supported")
