@@ -90,8 +90,8 @@ def _rows_text(analysis: Analysis, bits: dict[int, int] | None) -> list[str]:
 
 def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
     return [
-        ("double baseline RMSE", f"{analysis.double.rmse:.3e}"),
-        ("double baseline max error", f"{analysis.double.max_error:.3e}"),
+        (f"{analysis.kernel.precision} baseline RMSE", f"{analysis.double.rmse:.3e}"),
+        (f"{analysis.kernel.precision} baseline max error", f"{analysis.double.max_error:.3e}"),
         ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
          else f"{analysis.uniform_bits} bits"),
         ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
@@ -233,7 +233,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
-            ("double baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
+            (f"{kernel.precision} baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
             ("time", f"{elapsed:.1f} s ({stages})"),
             ("wrote", f"{output}" + ("" if ok else "  (TARGET MISSED)")),
         ])
