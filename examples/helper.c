@@ -1,9 +1,9 @@
 /* A kernel calling a helper twice: the distance between two points on a unit sphere. */
 #include <math.h>
-#pragma precisec range(lat1, -1.2, 1.2)
-#pragma precisec range(lon1, -3, 3)
-#pragma precisec range(lat2, -1.2, 1.2)
-#pragma precisec range(lon2, -3, 3)
+#pragma precisec range(lat1, -0.6, 0.6)
+#pragma precisec range(lon1, -0.8, 0.8)
+#pragma precisec range(lat2, -0.6, 0.6)
+#pragma precisec range(lon2, -0.8, 0.8)
 #pragma precisec rmse(1e-12)
 static double haversin(double t) {
     double s = sin(0.5 * t);
