@@ -91,8 +91,8 @@ def _rows_text(analysis: Analysis, bits: dict[int, int] | None) -> list[str]:
 
 def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
     return [
-        ("double baseline RMSE", f"{analysis.double.rmse:.3e}"),
-        ("double baseline max error", f"{analysis.double.max_error:.3e}"),
+        (f"{analysis.kernel.precision} baseline RMSE", f"{analysis.double.rmse:.3e}"),
+        (f"{analysis.kernel.precision} baseline max error", f"{analysis.double.max_error:.3e}"),
         ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
          else f"{analysis.uniform_bits} bits"),
         ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
@@ -125,7 +125,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_analysis_json(analysis), indent=2))
         return 0
-    print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
           f"target RMSE {target:.3g}, {args.samples} inputs (seed {args.seed})")
     print("\n".join(_rows_text(analysis, None)))
     _print_table(_analysis_summary(analysis))
@@ -146,7 +146,7 @@ def _header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement |
         f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
         f"  (compiled C against the exact reference, {tuning.refinement.validation.count} "
         f"fresh inputs, sample seed {test_seed(tuning.seed)}).",
-        f"mean bits {tuning.mean_bits:.2f} over {len(tuning.bits)} rounding operations "
+        f"mean bits {tuning.mean_bits:.2f} over {len(kernel.sites)} rounding operations "
         f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
         "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
     ]
@@ -173,7 +173,12 @@ def _tuned_text(kernel: Kernel, source: str, tuning: Tuning, measured: Measureme
                 target: float) -> str:
     from precisec.backend.mpfr import emit_mpfr
 
-    return emit_mpfr(kernel, tuning.bits, _header(kernel, source, tuning, measured, target))
+    header = _header(kernel, source, tuning, measured, target)
+    if kernel.is_structured:
+        from precisec.backend.structured import emit_structured
+
+        return emit_structured(kernel, tuning.bits, header)
+    return emit_mpfr(kernel, tuning.bits, header)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -210,7 +215,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "measured": _measurement_json(measured),
         "validation": _measurement_json(tuning.refinement.validation),
         "mean_bits": tuning.mean_bits,
-        "mapped_mean_bits": mean_bits(tuning.mapped_bits),
+        "mapped_mean_bits": mean_bits(kernel.site_bits(tuning.mapped_bits)),
         "refinement_bits_added": tuning.refinement.bits_added,
         "refinement_bits_removed": tuning.refinement.bits_removed,
         "training_steps": tuning.training.steps,
@@ -221,7 +226,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{args.kernel}: {kernel.name}, {len(kernel.rounding_ops)} rounding operations, "
+        print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
               f"target RMSE {target:.3g}")
         print("\n".join(_rows_text(tuning.analysis, tuning.bits)))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()
@@ -231,11 +236,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
             ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test "
                                            f"inputs, sample seed {test_seed(args.seed)})"),
             ("max error", f"{measured.max_error:.3e}"),
-            ("mean bits", f"{tuning.mean_bits:.2f}  (model {mean_bits(tuning.mapped_bits):.2f}, "
+            ("mean bits", f"{tuning.mean_bits:.2f}  (model {report['mapped_mean_bits']:.2f}, "
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
-            ("double baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
+            (f"{kernel.precision} baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
             ("time", f"{elapsed:.1f} s ({stages})"),
             ("wrote", f"{output}" + ("" if ok else "  (TARGET MISSED)")),
         ])
@@ -252,12 +257,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not tuned.is_file():
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
     sample = Sample.draw(kernel, args.samples, test_seed(args.seed))
-    measured = verify(kernel, tuned, sample).measurement
+    verification = verify(kernel, tuned, sample)
+    measured = verification.measurement
     bits = [int(b) for b in _BITS_COMMENT.findall(tuned.read_text(errors="replace"))]
     ok = measured.rmse <= target
     report = {"kernel": kernel.name, "tuned": str(tuned), "target_rmse": target,
               "measured": _measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
+    divergence = verification.branch_divergence
+    if kernel.branches:
+        report["branch_divergence"] = divergence
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -269,6 +278,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                                            f"sample seed {test_seed(args.seed)})"),
             ("max error", f"{measured.max_error:.3e}"),
             ("mean bits", "unknown" if not bits else f"{sum(bits) / len(bits):.2f}"),
+            *([("branch divergence", "unknown (no trace hook in the tuned file)"
+                if divergence is None else f"{divergence:.2%} of inputs took another branch "
+                "path than the exact program")] if kernel.branches else []),
             ("verdict", "within target" if ok else "TARGET MISSED"),
         ])
     return 0 if ok else 1

@@ -68,10 +68,15 @@ class NoiseLayout:
 
     rounding: tuple[int, ...]
     constant_slots: tuple[tuple[int, int], ...]
+    sigma_slots: tuple[int, ...] = ()
 
     @property
     def num_sigma(self) -> int:
-        return len(self.rounding)
+        return max(self.sigma_slots, default=-1) + 1 if self.sigma_slots else len(self.rounding)
+
+    def sigma_slot(self, position: int) -> int:
+        """σ of the position-th rounding node: its site's (its own when no sites)."""
+        return self.sigma_slots[position] if self.sigma_slots else position
 
     @property
     def num_eps(self) -> int:
@@ -90,7 +95,10 @@ def layout(kernel: Kernel) -> NoiseLayout:
                 bits = _significant_bits(const.value)
                 if bits is None or bits > CONSTANT_EXACT_BITS:
                     slots.append((index, position))
-    return NoiseLayout(rounding, tuple(slots))
+    if kernel.sites == rounding:
+        return NoiseLayout(rounding, tuple(slots))
+    return NoiseLayout(rounding, tuple(slots),
+                       tuple(kernel.site_index[index] for index in rounding))
 
 
 PerturbedFn = Callable[[jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
@@ -106,8 +114,14 @@ def _significand_weight(value: jax.Array) -> jax.Array:
 
 def perturbed_kernel(kernel: Kernel, noise: NoiseLayout,
                      significand_aware: bool = False) -> PerturbedFn:
-    """f(x, σ, ε) -> (clean output, output perturbation) for one input point x."""
-    sigma_of = {op: k for k, op in enumerate(noise.rounding)}
+    """f(x, σ, ε) -> (clean output, output perturbation) for one input point x.
+
+    σ is indexed by site (one per source operation), ε by rounding node. Branches follow
+    the clean float64 values: an op on a branch not taken there (guard false) computes on
+    ones instead of its arguments, so its garbage stays finite and gradients stay clean,
+    and the select after the branch discards it. Several results come out stacked."""
+    sigma_of = {op: noise.sigma_slot(k) for k, op in enumerate(noise.rounding)}
+    eps_of = {op: k for k, op in enumerate(noise.rounding)}
     eps_of_const = {slot: len(noise.rounding) + k for k, slot in enumerate(noise.constant_slots)}
     position = {node: k for k, node in enumerate(kernel.inputs)}
 
@@ -128,6 +142,10 @@ def perturbed_kernel(kernel: Kernel, noise: NoiseLayout,
             else:
                 args = [values[a] for a in node.args]
                 arg_deltas = [deltas[a] for a in node.args]
+                if node.guard is not None:
+                    taken = values[node.guard] != 0
+                    args = [jnp.where(taken, a, 1.0) for a in args]
+                    arg_deltas = [jnp.where(taken, d, 0.0) for d in arg_deltas]
                 for k in range(len(args)):
                     slot = eps_of_const.get((index, k))
                     if slot is not None:
@@ -136,10 +154,13 @@ def perturbed_kernel(kernel: Kernel, noise: NoiseLayout,
                 value = node.spec.jax_fn(*args)
                 delta = node.spec.propagate(args, arg_deltas)
                 if node.spec.rounds:
-                    j = sigma_of[index]
-                    delta = delta + (value + delta) * sigma[j] * eps[j] * weight(value)
+                    delta = delta + (value + delta) * sigma[sigma_of[index]] \
+                        * eps[eps_of[index]] * weight(value)
                 values.append(value)
                 deltas.append(delta)
+        if kernel.outputs:
+            return (jnp.stack([values[r] for r in kernel.outputs]),
+                    jnp.stack([deltas[r] for r in kernel.outputs]))
         return values[kernel.output], deltas[kernel.output]
 
     return run
@@ -154,8 +175,10 @@ def _uniform_box(kernel: Kernel) -> tuple[jax.Array, jax.Array]:
 def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
     """S_i = E[(∂y/∂y_i · y_i)²] per rounding operation (design §3.5), by forward-mode AD.
 
-    An inexact constant is rounded at the precision of the operation consuming it, so its
-    term E[(∂y/∂c · c)²] joins that operation's: Σ σ_i² S_i is then the model's MSE.
+    Per site: the sum over the site's rounding nodes (their ε are independent), and with
+    several results the mean over them (the MSE is over all result elements). An inexact
+    constant is rounded at the precision of the operation consuming it, so its term
+    E[(∂y/∂c · c)²] joins that operation's: Σ σ_i² S_i is then the model's MSE.
     """
     noise = layout(kernel)
     run = perturbed_kernel(kernel, noise)
@@ -164,13 +187,15 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
         ones = jnp.ones(noise.num_sigma)
         return jax.jacfwd(lambda e: run(x, ones, e)[1])(jnp.zeros(noise.num_eps))
 
-    squares = np.asarray(jnp.mean(jax.jit(jax.vmap(relative_gradient))(
-        jnp.asarray(inputs)) ** 2, axis=0))
-    sens = squares[: noise.num_sigma].copy()
-    owner = {op: k for k, op in enumerate(noise.rounding)}
+    grads = jax.jit(jax.vmap(relative_gradient))(jnp.asarray(inputs))
+    squares = np.asarray(jnp.mean(grads**2, axis=tuple(range(grads.ndim - 1))))
+    count = len(noise.rounding)
+    per_site = np.zeros(noise.num_sigma)
+    np.add.at(per_site, [noise.sigma_slot(k) for k in range(count)], squares[:count])
+    position = {op: k for k, op in enumerate(noise.rounding)}
     for slot, (op, _) in enumerate(noise.constant_slots):
-        sens[owner[op]] += squares[noise.num_sigma + slot]
-    return sens
+        per_site[noise.sigma_slot(position[op])] += squares[count + slot]
+    return per_site
 
 
 def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,
@@ -186,7 +211,7 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     run = jax.vmap(perturbed_kernel(kernel, noise, significand_aware), in_axes=(0, None, 0))
     eps = jax.random.normal(jax.random.key(seed), (len(inputs), noise.num_eps))
     if constant_errors is not None and noise.constant_slots:
-        sigma_of = {op: k for k, op in enumerate(noise.rounding)}
+        sigma_of = {op: noise.sigma_slot(k) for k, op in enumerate(noise.rounding)}
         fixed = []
         for (owner, position), error in zip(noise.constant_slots, constant_errors, strict=True):
             node = kernel.nodes[owner]
@@ -195,7 +220,7 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
             scale = sigma[sigma_of[owner]] * (_significand_weight(value)
                                               if significand_aware else 1.0)
             fixed.append(jnp.full(len(inputs), error / scale))
-        eps = eps.at[:, noise.num_sigma:].set(jnp.stack(fixed, axis=1))
+        eps = eps.at[:, len(noise.rounding):].set(jnp.stack(fixed, axis=1))
     _, delta = jax.jit(run)(jnp.asarray(inputs), jnp.asarray(sigma), eps)
     return float(jnp.mean(delta**2))
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import gmpy2
 import jax
 import jax.numpy as jnp
 
@@ -40,6 +41,15 @@ class OpSpec:
     c_symbol: str | None = None
     c_function: str | None = None
     delta: DeltaFn | None = None
+    kind: str = "arith"
+    gmpy2_fn: Callable[..., object] | None = None
+
+    def gmpy2(self, context: object) -> Callable[..., object]:
+        """The exact/emulated evaluator at `context`'s precision (for non-arithmetic
+        kinds a plain function on gmpy2 values that never rounds)."""
+        if self.gmpy2_fn is not None:
+            return self.gmpy2_fn
+        return getattr(context, self.gmpy2_method)
 
     def propagate(self, values: Sequence[Array], deltas: Sequence[Array]) -> Array:
         """Perturbation of the result when each argument moves by its delta."""
@@ -63,6 +73,57 @@ def _sqrt_delta(v: Sequence[Array], d: Sequence[Array]) -> Array:
 
 def _fma_delta(v: Sequence[Array], d: Sequence[Array]) -> Array:
     return _mul_delta(v[:2], d[:2]) + d[2]
+
+
+_ONE = gmpy2.mpfr(1)
+_ZERO = gmpy2.mpfr(0)
+
+
+def _truth(value: bool) -> object:
+    return _ONE if value else _ZERO
+
+
+def _no_delta(v: Sequence[Array], d: Sequence[Array]) -> Array:
+    return jnp.zeros_like(v[0], dtype=jnp.float64)
+
+
+def _flag(fn: Callable[..., Array]) -> Callable[..., Array]:
+    """A JAX predicate as a 0.0/1.0 float64 value."""
+    return lambda *a: fn(*a).astype(jnp.float64)
+
+
+def _compare(name: str, symbol: str, fpcore: str, jax_fn: Callable[..., Array],
+             test: Callable[[object, object], bool], mpfr: str) -> OpSpec:
+    """A comparison of two doubles: exact, boolean (1 or 0), never rounds."""
+    return OpSpec(name, 2, False, _flag(jax_fn), "", mpfr, fpcore, c_symbol=symbol,
+                  delta=_no_delta, kind="compare",
+                  gmpy2_fn=lambda a, b: _truth(test(a, b)))
+
+
+# Branches (docs/real-kernels.md): comparisons and logic give 1/0, `select(c, a, b)` picks
+# a where c is nonzero and b elsewhere without rounding; `hold` materialises a constant as
+# a double (a constant stored in a variable of a structured kernel). None of them rounds.
+_BRANCH_OPS = (
+    _compare("lt", "<", "<", jnp.less, lambda a, b: a < b, "mpfr_less_p"),
+    _compare("le", "<=", "<=", jnp.less_equal, lambda a, b: a <= b, "mpfr_lessequal_p"),
+    _compare("gt", ">", ">", jnp.greater, lambda a, b: a > b, "mpfr_greater_p"),
+    _compare("ge", ">=", ">=", jnp.greater_equal, lambda a, b: a >= b, "mpfr_greaterequal_p"),
+    _compare("eq", "==", "==", jnp.equal, lambda a, b: a == b, "mpfr_equal_p"),
+    _compare("ne", "!=", "!=", jnp.not_equal, lambda a, b: a != b, "!mpfr_equal_p"),
+    OpSpec("and", 2, False, _flag(lambda a, b: (a != 0) & (b != 0)), "", "&&", "and",
+           c_symbol="&&", delta=_no_delta, kind="logic",
+           gmpy2_fn=lambda a, b: _truth(bool(a) and bool(b))),
+    OpSpec("or", 2, False, _flag(lambda a, b: (a != 0) | (b != 0)), "", "||", "or",
+           c_symbol="||", delta=_no_delta, kind="logic",
+           gmpy2_fn=lambda a, b: _truth(bool(a) or bool(b))),
+    OpSpec("not", 1, False, _flag(lambda a: a == 0), "", "!", "not", c_symbol="!",
+           delta=_no_delta, kind="logic", gmpy2_fn=lambda a: _truth(not a)),
+    OpSpec("select", 3, False, lambda c, a, b: jnp.where(c != 0, a, b), "", "", "if",
+           delta=lambda v, d: jnp.where(v[0] != 0, d[1], d[2]), kind="select",
+           gmpy2_fn=lambda c, a, b: a if c else b),
+    OpSpec("hold", 1, False, lambda a: a, "plus", "mpfr_set", "hold",
+           delta=lambda v, d: d[0], kind="copy"),
+)
 
 
 def _call(name: str, arity: int, jax_fn: Callable[..., Array], gmpy2_method: str | None = None,
@@ -109,11 +170,18 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     _call("fma", 3, lambda a, b, c: a * b + c, delta=_fma_delta),
     _call("fmin", 2, jnp.fmin, "minnum", "min", rounds=False),
     _call("fmax", 2, jnp.fmax, "maxnum", "max", rounds=False),
+    *_BRANCH_OPS,
 )}
 
 BINARY_OPERATORS: dict[str, OpSpec] = {
-    s.c_symbol: s for s in OPS.values() if s.c_symbol is not None and s.arity == 2}
+    s.c_symbol: s for s in OPS.values()
+    if s.c_symbol is not None and s.arity == 2 and s.kind == "arith"}
 UNARY_OPERATORS: dict[str, OpSpec] = {
-    s.c_symbol: s for s in OPS.values() if s.c_symbol is not None and s.arity == 1}
+    s.c_symbol: s for s in OPS.values()
+    if s.c_symbol is not None and s.arity == 1 and s.kind == "arith"}
+COMPARISON_OPERATORS: dict[str, OpSpec] = {
+    s.c_symbol: s for s in OPS.values() if s.c_symbol is not None and s.kind == "compare"}
+LOGICAL_OPERATORS: dict[str, OpSpec] = {
+    s.c_symbol: s for s in OPS.values() if s.c_symbol is not None and s.kind == "logic"}
 C_FUNCTIONS: dict[str, OpSpec] = {s.c_function: s for s in OPS.values() if s.c_function}
 FPCORE_OPERATIONS: dict[str, OpSpec] = {s.fpcore: s for s in OPS.values()}

@@ -77,6 +77,11 @@ def require_target(kernel: Kernel, target: float | None) -> float:
     return chosen
 
 
+def baseline_bits(kernel: Kernel) -> int:
+    """The precision of the original kernel: 53 (double), 24 for a float kernel."""
+    return 24 if kernel.precision == "float" else 53
+
+
 def uniform(kernel: Kernel, bits: int) -> dict[int, int]:
     return dict.fromkeys(kernel.rounding_ops, bits)
 
@@ -132,7 +137,7 @@ class Analysis:
     def rows(self, bits: dict[int, int] | None = None) -> list[OperationRow]:
         total = float(np.sum(self.sensitivities)) or 1.0
         rows = []
-        for k, index in enumerate(self.kernel.rounding_ops):
+        for k, index in enumerate(self.kernel.sites):
             node = self.kernel.nodes[index]
             assert isinstance(node, Op)
             share = None
@@ -147,9 +152,11 @@ class Analysis:
 
 
 def analyze(kernel: Kernel, target: float, sample: Sample) -> Analysis:
-    """Sensitivities, the double baseline, uniform and first-order optimum precisions."""
+    """Sensitivities, the double baseline (single for float kernels), uniform and
+    first-order optimum precisions."""
     sens = noise.sensitivities(kernel, sample.inputs)
-    double = sample.measure(emulate(kernel, uniform(kernel, 53), sample.inputs))
+    double = sample.measure(emulate(kernel, uniform(kernel, baseline_bits(kernel)),
+                                    sample.inputs))
     return Analysis(kernel, target, sens, double, smallest_uniform_bits(kernel, target, sample),
                     first_order_optimum(sens, target))
 
@@ -178,11 +185,13 @@ class Tuning:
 
     @property
     def mean_bits(self) -> float:
-        return mean_bits(self.bits)
+        """Over source operations (sites), each counted once however often it runs."""
+        return float(np.mean(self.analysis.kernel.site_bits(self.bits))) if self.bits else 0.0
 
 
-def mean_bits(bits: dict[int, int]) -> float:
-    return float(np.mean(list(bits.values()))) if bits else 0.0
+def mean_bits(bits: dict[int, int] | list[int]) -> float:
+    values = list(bits.values()) if isinstance(bits, dict) else bits
+    return float(np.mean(values)) if values else 0.0
 
 
 def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLES) -> Tuning:
@@ -198,8 +207,7 @@ def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLE
     seconds["analysis"] = time.perf_counter() - clock
     clock = time.perf_counter()
     training = noise.train(kernel, target, seed, analysis.sensitivities)
-    mapped = {i: bits_for_sigma(float(s))
-              for i, s in zip(kernel.rounding_ops, training.sigma, strict=True)}
+    mapped = kernel.expand_bits([bits_for_sigma(float(s)) for s in training.sigma])
     seconds["training"] = time.perf_counter() - clock
     clock = time.perf_counter()
     refinement = refine(kernel, target, mapped, analysis.sensitivities, validation.inputs,
@@ -207,7 +215,7 @@ def tune(kernel: Kernel, target: float, seed: int, samples: int = DEFAULT_SAMPLE
     if refinement is None:
         raise unreachable(kernel, target)
     seconds["refinement"] = time.perf_counter() - clock
-    sigma = sigma_for_bits(np.array([refinement.bits[i] for i in kernel.rounding_ops]))
+    sigma = sigma_for_bits(np.array(kernel.site_bits(refinement.bits)))
     slots = noise.layout(kernel).constant_slots
     constant_errors = np.array([
         relative_rounding_error(kernel.nodes[kernel.nodes[owner].args[position]].text,
@@ -224,14 +232,20 @@ class Verification:
 
     measurement: Measurement
     seconds: float
+    branch_divergence: float | None = None
 
 
 def verify(kernel: Kernel, tuned_c: Path, sample: Sample) -> Verification:
-    """Compile the tuned file with gcc and MPFR, run it, compare with the reference."""
+    """Compile the tuned file with gcc and MPFR, run it, compare with the reference.
+    For a kernel with branches, also the share of samples on which the tuned code took
+    a different sequence of branch decisions than the exact program."""
     clock = time.perf_counter()
-    built = build(tuned_c, kernel, mpfr=True)
+    built = build(tuned_c, kernel, mpfr=True, trace=True)
     try:
-        outputs = built.run(sample.inputs)
+        outputs, trace = built.run_traced(sample.inputs)
     finally:
         built.directory.cleanup()
-    return Verification(sample.measure(outputs), time.perf_counter() - clock)
+    divergence = None
+    if trace is not None and sample.reference.branches is not None:
+        divergence = float(np.mean(np.any(trace != sample.reference.branches, axis=1)))
+    return Verification(sample.measure(outputs), time.perf_counter() - clock, divergence)

@@ -33,7 +33,11 @@ def sample_inputs(kernel: Kernel, count: int, seed: int) -> np.ndarray:
     rng = np.random.Generator(np.random.PCG64(seed))
     lows = np.array([kernel.input(i).lo for i in range(len(kernel.inputs))])
     highs = np.array([kernel.input(i).hi for i in range(len(kernel.inputs))])
-    return lows + (highs - lows) * rng.random((count, len(kernel.inputs)))
+    points = lows + (highs - lows) * rng.random((count, len(kernel.inputs)))
+    if kernel.precision == "float":
+        points = np.clip(points.astype(np.float32), lows.astype(np.float32),
+                         highs.astype(np.float32)).astype(np.float64)
+    return points
 
 
 def operation_bits(kernel: Kernel, bits: Mapping[int, int]) -> dict[int, int]:
@@ -65,7 +69,7 @@ def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int],
             args = [[gmpy2.mpfr(c.text, context.precision)] * count
                     if isinstance(c := kernel.nodes[a], Const) else columns[a]
                     for a in node.args]
-            columns.append(list(map(getattr(context, node.spec.gmpy2_method), *args)))
+            columns.append(list(map(node.spec.gmpy2(context), *args)))
     return columns
 
 
@@ -80,10 +84,13 @@ def relative_rounding_error(text: str, bits: int) -> float:
 
 @dataclass(frozen=True)
 class Reference:
-    """Exact outputs as double-double (hi + lo), so errors of doubles are exact in numpy."""
+    """Exact outputs as double-double (hi + lo), so errors of doubles are exact in numpy.
+    Shape (samples,), or (samples, results) for a kernel with output arrays. `branches`:
+    the exact program's branch trace per sample (`branch_trace`), if it has branches."""
 
     hi: np.ndarray
     lo: np.ndarray
+    branches: np.ndarray | None = None
 
     def errors(self, outputs: np.ndarray) -> np.ndarray:
         """outputs − exact, for double outputs close to the exact values."""
@@ -95,11 +102,40 @@ def exact(kernel: Kernel, inputs: np.ndarray, bits: int = REFERENCE_BITS) -> Ref
     every_op = {i: bits for i, n in enumerate(kernel.nodes) if isinstance(n, Op)}
     columns = _evaluate(kernel, inputs, every_op, bits)
     _check_finite(kernel, inputs, columns)
-    column = columns[kernel.output]
     context = _context(bits)
-    hi = np.array([float(v) for v in column])
-    lo = np.array([float(context.sub(v, gmpy2.mpfr(h))) for v, h in zip(column, hi, strict=True)])
-    return Reference(hi, lo)
+    his, los = [], []
+    for result in kernel.results:
+        column = columns[result]
+        hi = np.array([float(v) for v in column])
+        his.append(hi)
+        los.append(np.array([float(context.sub(v, gmpy2.mpfr(h)))
+                             for v, h in zip(column, hi, strict=True)]))
+    trace = branch_trace(kernel, columns, len(inputs)) if kernel.branches else None
+    if not kernel.outputs:
+        return Reference(his[0], los[0], trace)
+    return Reference(np.stack(his, axis=1), np.stack(los, axis=1), trace)
+
+
+NO_BRANCH = -1
+
+
+def branch_trace(kernel: Kernel, columns: list[list], count: int) -> np.ndarray:
+    """Per sample, the executed branch decisions in program order, each coded as
+    2·site + outcome, padded with NO_BRANCH to one slot per `kernel.branches` entry (the
+    same coding the tuned C's trace hook writes; docs/real-kernels.md)."""
+    trace = np.full((count, len(kernel.branches)), NO_BRANCH, dtype=np.int64)
+    filled = np.zeros(count, dtype=np.int64)
+    rows = np.arange(count)
+    for branch in kernel.branches:
+        taken = np.ones(count, dtype=bool) if branch.guard is None else \
+            np.array([bool(v) for v in columns[branch.guard]])
+        if branch.cond is None:
+            outcome = np.full(count, int(branch.static))
+        else:
+            outcome = np.array([int(bool(v)) for v in columns[branch.cond]])
+        trace[rows[taken], filled[taken]] = 2 * branch.site + outcome[taken]
+        filled += taken
+    return trace
 
 
 def _check_finite(kernel: Kernel, inputs: np.ndarray, columns: list[list]) -> None:
@@ -108,6 +144,8 @@ def _check_finite(kernel: Kernel, inputs: np.ndarray, columns: list[list]) -> No
         if not isinstance(node, Op):
             continue
         for row, value in enumerate(columns[index]):
+            if node.guard is not None and not columns[node.guard][row]:
+                continue
             if not gmpy2.is_finite(value):
                 point = ", ".join(f"{name}={float(inputs[row, k])!r}"
                                   for k, name in enumerate(kernel.input_names))
@@ -137,4 +175,14 @@ def emulate(kernel: Kernel, bits: Mapping[int, int], inputs: np.ndarray) -> np.n
     if missing:
         raise ValueError(f"no precision for operations {sorted(missing)}")
     columns = _evaluate(kernel, inputs, operation_bits(kernel, bits))
-    return np.array([float(v) for v in columns[kernel.output]])
+    if kernel.outputs:
+        return np.stack([_doubles(kernel, columns[r]) for r in kernel.outputs], axis=1)
+    return _doubles(kernel, columns[kernel.output])
+
+
+def _doubles(kernel: Kernel, column: list) -> np.ndarray:
+    """A result column as the kernel returns it: a double, or a float for float kernels."""
+    if kernel.precision == "float":
+        context = _context(24)
+        return np.array([float(context.plus(v)) for v in column])
+    return np.array([float(v) for v in column])

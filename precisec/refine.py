@@ -45,6 +45,12 @@ class Measurement:
 
     @staticmethod
     def of(errors: np.ndarray) -> Measurement:
+        """Of one error per sample, or of a row of errors per sample (output arrays: the
+        RMSE is over all elements, the standard error over the rows' mean squares)."""
+        if errors.ndim == 2:
+            squares = np.mean(errors**2, axis=1)
+            return Measurement(float(np.sqrt(np.mean(squares))), float(np.max(np.abs(errors))),
+                               float(np.std(squares) / np.sqrt(len(squares))), len(squares))
         squares = errors**2
         return Measurement(float(np.sqrt(np.mean(squares))), float(np.max(np.abs(errors))),
                            float(np.std(squares) / np.sqrt(len(squares))), len(squares))
@@ -75,7 +81,7 @@ class _Validator:
     def measure(self, bits: np.ndarray) -> Measurement:
         key = tuple(int(b) for b in bits)
         if key not in self.seen:
-            allocation = dict(zip(self.kernel.rounding_ops, key, strict=True))
+            allocation = self.kernel.expand_bits(key)
             outputs = emulate(self.kernel, allocation, self.inputs)
             self.seen[key] = Measurement.of(self.reference.errors(outputs))
         return self.seen[key]
@@ -116,9 +122,10 @@ def _first_true(path: list[np.ndarray], ok: Callable[[np.ndarray], bool]) -> int
 
 def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarray,
            inputs: np.ndarray, reference: Reference) -> Refinement | None:
-    """Repair `start` until validated, then lower it; None if even MAX_BITS misses."""
+    """Repair `start` until validated, then lower it; None if even MAX_BITS misses.
+    Moves are per site (`kernel.sites`, one per source operation); `sens` is per site."""
     validator = _Validator(kernel, inputs, reference, target)
-    initial = np.array([start[i] for i in kernel.rounding_ops])
+    initial = np.array(kernel.site_bits(start))
     bits = initial.copy()
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
         return None
@@ -149,7 +156,7 @@ def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarra
                 bits, improved = trial, True
                 shares[op] *= 4.0
     difference = bits - initial
-    return Refinement(dict(zip(kernel.rounding_ops, (int(b) for b in bits), strict=True)),
+    return Refinement(kernel.expand_bits([int(b) for b in bits]),
                       int(np.sum(difference[difference > 0])),
                       int(-np.sum(difference[difference < 0])),
                       validator.measure(bits), len(validator.seen))

@@ -97,14 +97,83 @@ def row_width(kernel: Kernel) -> int:
     return max(len(kernel.inputs), 1)
 
 
+TRACE_HEADER = """int precisec_branch(int site, int cond);
+#define PRECISEC_BRANCH(site, cond) precisec_branch((site), (cond))
+"""
+
+
+def _structured_driver(kernel: Kernel, trace: bool) -> str:
+    """main() for a structured kernel: array parameters are filled from (and output arrays
+    written after) each row of doubles; with `trace`, the branch decisions the kernel took
+    follow each row's results as doubles 2·site + outcome, padded with -1 (one slot per
+    dynamic decision of the exact program, reference.branch_trace)."""
+    element = kernel.precision
+    slots = len(kernel.branches)
+    protos, decls, fills, args, writes = [], [], [], [], []
+    position = 0
+    for param in kernel.params:
+        dims = "".join(f"[{n}]" for n in param.shape)
+        if not param.shape:
+            protos.append(f"{element} {param.name}")
+            args.append(f"({element}) in[{position}]")
+            position += 1
+            continue
+        protos.append(f"{'' if param.output else 'const '}{element} {param.name}{dims}")
+        decls.append(f"    static {element} a_{param.name}{dims};")
+        flat = f"(({element} *) a_{param.name})"
+        args.append(f"a_{param.name}")
+        if param.output:
+            writes.append(f"        for (int k = 0; k < {param.size}; k++) "
+                          f"res[nres++] = (double) {flat}[k];")
+        else:
+            fills.append(f"        for (int k = 0; k < {param.size}; k++) "
+                         f"{flat}[k] = ({element}) in[{position} + k];")
+            position += param.size
+    ret = "void" if kernel.outputs else element
+    call = f"{kernel.name}({', '.join(args)})"
+    results = len(kernel.results)
+    lines = ["#include <stdio.h>", f"{ret} {kernel.name}({', '.join(protos) or 'void'});"]
+    if trace:
+        lines += [f"static double trace[{max(slots, 1)}];", "static int traced;",
+                  "int precisec_branch(int site, int cond)", "{",
+                  f"    if (traced < {slots}) trace[traced] = 2.0 * site + (cond != 0);",
+                  "    traced++;", "    return cond;", "}"]
+    lines += ["int main(void)", "{", f"    static double in[{max(position, 1)}];",
+              f"    static double res[{results}];", *decls,
+              f"    while (fread(in, sizeof(double), {max(position, 1)}, stdin) == "
+              f"{max(position, 1)}) {{",
+              "        int nres = 0;", *fills]
+    if trace:
+        lines += [f"        for (int k = 0; k < {slots}; k++) trace[k] = -1.0;",
+                  "        traced = 0;"]
+    lines += [f"        {call};" if kernel.outputs else f"        res[nres++] = (double) {call};",
+              *writes,
+              f"        if (fwrite(res, sizeof(double), {results}, stdout) != {results}) "
+              "return 1;"]
+    if trace and slots:
+        lines.append(f"        if (fwrite(trace, sizeof(double), {slots}, stdout) != {slots}) "
+                     "return 1;")
+    lines += ["    }", "    return 0;", "}", ""]
+    return "\n".join(lines)
+
+
 @dataclass(frozen=True)
 class Built:
-    """A built kernel program; removed with its directory."""
+    """A built kernel program; removed with its directory. Each input row yields
+    `results` doubles, then `trace_slots` branch-trace slots."""
 
     executable: Path
     directory: tempfile.TemporaryDirectory
+    results: int = 1
+    trace_slots: int = 0
 
     def run(self, inputs: np.ndarray, wrapper: tuple[str, ...] = ()) -> np.ndarray:
+        """Outputs: one per row, or a row of results per row for output arrays."""
+        outputs, _ = self.run_traced(inputs, wrapper)
+        return outputs
+
+    def run_traced(self, inputs: np.ndarray, wrapper: tuple[str, ...] = (),
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
         rows = inputs if inputs.shape[1] else np.zeros((len(inputs), 1))
         data = np.ascontiguousarray(rows, dtype="<f8").tobytes()
         result = subprocess.run([*wrapper, str(self.executable)], input=data,
@@ -112,27 +181,42 @@ class Built:
         if result.returncode != 0:
             raise RuntimeError(f"kernel program failed ({result.returncode}): "
                                f"{result.stderr.decode(errors='replace')}")
-        return np.frombuffer(result.stdout, dtype="<f8").copy()
+        flat = np.frombuffer(result.stdout, dtype="<f8").copy()
+        if self.results == 1 and not self.trace_slots:
+            return flat, None
+        rows = flat.reshape(-1, self.results + self.trace_slots)
+        outputs = rows[:, : self.results] if self.results > 1 else rows[:, 0]
+        trace = rows[:, self.results:].astype(np.int64) if self.trace_slots else None
+        return outputs, trace
 
 
 def build(source: Path, kernel: Kernel, *, mpfr: bool, flags: tuple[str, ...] | None = None,
-          ) -> Built:
-    """Compile `source` with a driver for `kernel`'s signature."""
+          trace: bool = False) -> Built:
+    """Compile `source` with a driver for `kernel`'s signature; with `trace` (structured
+    kernels), the branch-trace hook is compiled in and the driver reports decisions."""
     chain = find_toolchain()
     directory = tempfile.TemporaryDirectory(prefix="precisec-build-")
     workdir = Path(directory.name)
     driver = workdir / "driver.c"
-    driver.write_text(_driver(kernel))
+    structured = kernel.is_structured
+    trace = trace and structured and bool(kernel.branches)
+    driver.write_text(_structured_driver(kernel, trace) if structured else _driver(kernel))
     executable = workdir / "kernel"
     chosen = flags if flags is not None else (TUNED_FLAGS if mpfr else PLAIN_FLAGS)
-    command = [chain.cc, *chosen, *(chain.cflags if mpfr else ()), str(source), str(driver),
-               "-o", str(executable), *(chain.libs if mpfr else ()), "-lm"]
+    hook: tuple[str, ...] = ()
+    if trace:
+        header = workdir / "precisec_trace.h"
+        header.write_text(TRACE_HEADER)
+        hook = ("-include", str(header))
+    command = [chain.cc, *chosen, *(chain.cflags if mpfr else ()), *hook, str(source),
+               str(driver), "-o", str(executable), *(chain.libs if mpfr else ()), "-lm"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         directory.cleanup()
         raise PrecisecError(SourceLoc(str(source), 1, 1),
                             f"gcc could not build it:\n{result.stderr.strip()}")
-    return Built(executable, directory)
+    return Built(executable, directory, len(kernel.results) if structured else 1,
+                 len(kernel.branches) if trace else 0)
 
 
 def cflags_line() -> str:

@@ -66,8 +66,13 @@ class _Preprocessed:
     lines: list[str]
 
 
-def _preprocess(source: str, file: str) -> _Preprocessed:
-    """Read pragmas, drop includes and other pragmas, reject other directives."""
+_DEFINE = re.compile(r"#\s*define\s+(?P<name>[A-Za-z_]\w*)\s+(?P<value>\S.*?)\s*$")
+
+
+def _preprocess(source: str, file: str, defines: dict[str, tuple[str, SourceLoc]] | None = None,
+                ) -> _Preprocessed:
+    """Read pragmas, drop includes and other pragmas, reject other directives; with a
+    `defines` dict, object-like `#define NAME VALUE` lines are collected into it."""
     text = _strip_comments(source)
     out_lines: list[str] = []
     pragmas: list[Pragma] = []
@@ -80,8 +85,12 @@ def _preprocess(source: str, file: str) -> _Preprocessed:
         directive = re.match(r"#\s*(\w*)", stripped)
         name = directive.group(1) if directive else ""
         pragma = parse_pragma(line, file, lineno)
+        define = _DEFINE.match(stripped) if defines is not None and name == "define" else None
         if pragma is not None:
             pragmas.append(pragma)
+        elif define is not None and defines is not None:
+            defines[define.group("name")] = (define.group("value"),
+                                             SourceLoc(file, lineno, col))
         elif name not in ("include", "pragma"):
             raise PrecisecError(SourceLoc(file, lineno, col),
                                 f"preprocessor directive '#{name}' is not supported")
@@ -356,7 +365,24 @@ def _pragmas_for(func: c_ast.FuncDef, functions: list[c_ast.FuncDef],
 
 
 def parse_c(source: str, file: str, function: str | None = None) -> Kernel:
-    """Parse kernel source text into the IR."""
+    """Parse kernel source text into the IR: a straight-line kernel as before; a kernel
+    this frontend rejects is tried as a structured one (loops, branches, arrays, helpers,
+    float; frontend/real.py), whose error wins if it fails too."""
+    try:
+        return _parse_straight(source, file, function)
+    except PrecisecError as straight_error:
+        from precisec.frontend.real import parse_real
+
+        try:
+            return parse_real(source, file, function)
+        except PrecisecError as real_error:
+            if real_error.message.startswith("syntax error"):
+                raise straight_error from None
+            raise real_error from None
+
+
+def _parse_straight(source: str, file: str, function: str | None = None) -> Kernel:
+    """A straight-line double kernel into the IR."""
     pre = _preprocess(source, file)
     try:
         ast = c_parser.CParser().parse(pre.text, file)

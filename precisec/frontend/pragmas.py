@@ -1,4 +1,7 @@
-"""`#pragma precisec range(NAME, LO, HI)` and `#pragma precisec rmse(T)`."""
+"""`#pragma precisec range(NAME, LO, HI)` and `#pragma precisec rmse(T)`.
+
+NAME is a parameter, or for an array parameter `x[]` (every element) or `x[3]`, `A[1][2]`
+(one element; it wins over `x[]`)."""
 
 from __future__ import annotations
 
@@ -57,7 +60,8 @@ def parse_pragma(line: str, file: str, lineno: int) -> Pragma | None:
             raise PrecisecError(loc, f"range pragma takes 3 arguments (NAME, LO, HI), "
                                      f"got {len(args)}")
         name, lo_text, hi_text = args
-        if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        name = re.sub(r"\s+", "", name)
+        if not re.fullmatch(r"[A-Za-z_]\w*(\[\]|(\[\d+\])+)?", name):
             raise PrecisecError(loc, f"range pragma: '{name}' is not a parameter name")
         lo = _number(lo_text, loc, "range lower bound")
         hi = _number(hi_text, loc, "range upper bound")
