@@ -27,7 +27,7 @@ from precisec.mapper import (
 )
 from precisec.reference import Reference, emulate, exact, sample_inputs
 from precisec.refine import Measurement, Refinement, refine
-from precisec.toolchain import build
+from precisec.toolchain import build, build_native
 
 DEFAULT_SAMPLES = 10_000
 
@@ -204,10 +204,12 @@ class Verification:
     seconds: float
 
 
-def verify(kernel: Kernel, tuned_c: Path, sample: Sample) -> Verification:
-    """Compile the tuned file with gcc and MPFR, run it, compare with the reference."""
+def verify(kernel: Kernel, tuned_c: Path, sample: Sample, native: bool = False
+           ) -> Verification:
+    """Compile the tuned file with gcc (and MPFR unless native), run it, compare with the
+    reference."""
     clock = time.perf_counter()
-    built = build(tuned_c, kernel, mpfr=True)
+    built = build_native(tuned_c, kernel) if native else build(tuned_c, kernel, mpfr=True)
     try:
         outputs = built.run(sample.inputs)
     finally:
