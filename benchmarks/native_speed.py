@@ -143,13 +143,15 @@ def _driver(tuned: Tuned, name: str, arity: int) -> str:
     params = ", ".join(f"const double *restrict in{k}" for k in range(arity))
     args = ", ".join(f"in{k}[i]" for k in range(arity))
     for v, variant in enumerate(variants):
-        source = tuned.sources[variant].replace(f"double {name}(", f"static double {name}_{variant}(")
-        kernels.append(source)
+        kernels.append(tuned.sources[variant].replace(f"double {name}(",
+                                                      f"static double {name}_{variant}("))
         loops.append(f"static void loop_{variant}(size_t n, double *restrict out, {params})\n"
-                     f"{{\n    for (size_t i = 0; i < n; i++) out[i] = {name}_{variant}({args});\n}}\n")
+                     f"{{\n    for (size_t i = 0; i < n; i++)\n"
+                     f"        out[i] = {name}_{variant}({args});\n}}\n")
         call = ", ".join(f"in[{k}]" for k in range(arity))
-        timing.append(f"        {{ double t = now(); loop_{variant}(n, out, {call}); t = now() - t;\n"
-                      f"          if (t < best[{v}]) best[{v}] = t; check += out[n / 2]; }}")
+        timing.append(f"        {{ double t = now(); loop_{variant}(n, out, {call});\n"
+                      f"          t = now() - t; if (t < best[{v}]) best[{v}] = t;\n"
+                      f"          check += out[n / 2]; }}")
     return _DRIVER.format(kernels="\n".join(kernels), loops="\n".join(loops),
                           timing="\n".join(timing), arity=arity)
 

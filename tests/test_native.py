@@ -10,6 +10,7 @@ import gmpy2
 import numpy as np
 import pytest
 
+from precisec import pipeline
 from precisec.backend.native import emit_native, hex_literal
 from precisec.cli import main
 from precisec.errors import PrecisecError
@@ -27,7 +28,6 @@ from precisec.native import (
     uniform,
 )
 from precisec.native_tune import tune_native, verify_text
-from precisec import pipeline
 from precisec.pipeline import Sample, validation_seed
 from precisec.toolchain import build_native
 
