@@ -10,7 +10,7 @@ three come from the same IR through the same emitter, are `static` in the driver
 translation unit (so gcc may inline and vectorise them), are built with
 `-std=c11 -O3 -ffp-contract=off` and, as a second column set, with `-march=native` too;
 each loop is timed with clock_gettime, the variants interleaved, the minimum of
-`--repeats` runs kept.
+`--repeats` runs (31) kept.
 
     python benchmarks/native_speed.py [--jobs 2] [--start sgd|optimum] [--out docs]
 """
@@ -203,18 +203,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", choices=("sgd", "optimum"), default="sgd")
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--count", type=int, default=1_000_000)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--only", nargs="*", help="kernel names to run")
+    parser.add_argument("--time-only", action="store_true",
+                        help="re-time the kernels tuned by the last run (OUT/native_tuned.json)")
     args = parser.parse_args(argv)
     benchmarks = Path(args.benchmarks)
-    cases = [c for c in _cases(benchmarks, args.samples)
-             if not args.only or c.kernel in args.only]
-    jobs = [(c, args.start, args.samples, str(benchmarks)) for c in cases]
-    if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            tuned = pool.map(_tune, jobs, chunksize=1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = out / "native_tuned.json"
+    if args.time_only:
+        tuned = [Tuned(**{**t, "case": Case(**t["case"])})
+                 for t in json.loads(cache.read_text())]
+        tuned = [t for t in tuned if not args.only or t.case.kernel in args.only]
     else:
-        tuned = [_tune(job) for job in jobs]
+        cases = [c for c in _cases(benchmarks, args.samples)
+                 if not args.only or c.kernel in args.only]
+        jobs = [(c, args.start, args.samples, str(benchmarks)) for c in cases]
+        if args.jobs > 1:
+            with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+                tuned = pool.map(_tune, jobs, chunksize=1)
+        else:
+            tuned = [_tune(job) for job in jobs]
+        cache.write_text(json.dumps([asdict(t) for t in tuned], indent=1) + "\n")
     rows = []
     for t in tuned:
         ns = _time(t, benchmarks, args.count, args.repeats)
@@ -226,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{ns['O3'][2] / ns['O3'][1]:.2f}  (-march=native "
               f"{ns['O3 native'][0] / ns['O3 native'][1]:.2f}, "
               f"{ns['O3 native'][2] / ns['O3 native'][1]:.2f})", flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "native_speed.json").write_text(json.dumps(rows, indent=1) + "\n")
     doc = out / "native.md"
     table = _table(rows)
