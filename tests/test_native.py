@@ -261,3 +261,18 @@ def test_cost_grows_with_precision() -> None:
     k = kernel("sine")
     costs = [CostModel().cost(k, uniform(k, f)) for f in FORMATS]
     assert costs == sorted(costs) and math.isfinite(costs[-1])
+
+
+def test_unused_parameter_and_clashing_names_build(tmp_path: Path) -> None:
+    k = written(tmp_path, "unused", """\
+#pragma precisec range(x, 1, 2)
+#pragma precisec range(t1, 0, 1)
+#pragma precisec rmse(1e-3)
+double unused(double x, double t1) {
+    return -(x * 2.5) + 1.0 / x;
+}
+""")
+    inputs = Sample.draw(k, 500, 1).inputs
+    for fmt in FORMATS:
+        np.testing.assert_array_equal(compiled(k, uniform(k, fmt), inputs, tmp_path),
+                                      emulate_native(k, uniform(k, fmt), inputs))
