@@ -31,8 +31,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 FPTUNER_THRESHOLDS = {"sine": (1e-6, 2e-7, 1e-7), "jet": (5e-2, 1e-2, 5e-3)}
 RELATIVE = (1e-6, 1e-4)
-FLAG_SETS = {"O3": ("-O3",), "O3 native": ("-O3", "-march=native")}
-BEGIN, END = "<!-- speed-table:begin -->", "<!-- speed-table:end -->"
+FLAG_SETS = {"O3": ("-O3",), "O3 native": ("-O3", "-march=native"),
+             "O3 noinline": ("-O3", "-DPRECISEC_NOINLINE")}
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class Tuned:
     sources: dict[str, str]
 
 
-def _cases(benchmarks: Path, samples: int) -> list[Case]:
+def _cases(benchmarks: Path, samples: int, relative: tuple[float, ...], fptuner: bool,
+           ) -> list[Case]:
     from precisec.frontend.c import load_c
     from precisec.pipeline import Sample, validation_seed
 
@@ -69,9 +70,9 @@ def _cases(benchmarks: Path, samples: int) -> list[Case]:
     for path in sorted(benchmarks.glob("*.c")):
         kernel = load_c(str(path), None)
         scale = _scale(Sample.draw(kernel, samples, validation_seed(0)))
-        cases += [Case(kernel.name, f"rel {r:g}", r * scale) for r in RELATIVE]
+        cases += [Case(kernel.name, f"rel {r:g}", r * scale) for r in relative]
         cases += [Case(kernel.name, f"FPTuner {t:g}", t)
-                  for t in FPTUNER_THRESHOLDS.get(kernel.name, ())]
+                  for t in (FPTUNER_THRESHOLDS.get(kernel.name, ()) if fptuner else ())]
     return cases
 
 
@@ -108,6 +109,11 @@ _DRIVER = """\
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#ifdef PRECISEC_NOINLINE
+#define KERNEL static __attribute__((noinline))
+#else
+#define KERNEL static
+#endif
 {kernels}
 static double now(void)
 {{
@@ -144,7 +150,7 @@ def _driver(tuned: Tuned, name: str, arity: int) -> str:
     args = ", ".join(f"in{k}[i]" for k in range(arity))
     for v, variant in enumerate(variants):
         kernels.append(tuned.sources[variant].replace(f"double {name}(",
-                                                      f"static double {name}_{variant}("))
+                                                      f"KERNEL double {name}_{variant}("))
         loops.append(f"static void loop_{variant}(size_t n, double *restrict out, {params})\n"
                      f"{{\n    for (size_t i = 0; i < n; i++)\n"
                      f"        out[i] = {name}_{variant}({args});\n}}\n")
@@ -181,17 +187,17 @@ def _time(tuned: Tuned, benchmarks: Path, count: int, repeats: int) -> dict[str,
 
 def _table(rows: list[dict]) -> str:
     head = ("| kernel | target | ops | formats | float | casts | RMSE (compiled) | "
-            "double ns | tuned/double | float/double | tuned/double -march=native | "
-            "float/double -march=native |")
-    lines = [head, "|" + "---|" * 12]
+            "double ns/eval | tuned/double | ceiling float/double | -march=native: tuned | "
+            "ceiling | not inlined: tuned | ceiling |")
+    lines = [head, "|" + "---|" * 14]
     for r in rows:
-        o3, nat = r["ns"]["O3"], r["ns"]["O3 native"]
+        ratios = " | ".join(f"{ns[0] / ns[1]:.2f} | {ns[2] / ns[1]:.2f}"
+                            for ns in (r["ns"][k] for k in FLAG_SETS))
         formats = ", ".join(f"{n} {k}" for k, n in r["formats"].items())
         lines.append(
             f"| {r['kernel']} | {r['label']} = {r['target']:.2e} | {r['ops']} | {formats} | "
             f"{r['float_fraction']:.0%} | {r['casts']} | {r['rmse']:.2e}"
-            f"{'' if r['within'] else ' MISSED'} | {o3[1]:.2f} | {o3[0] / o3[1]:.2f} | "
-            f"{o3[2] / o3[1]:.2f} | {nat[0] / nat[1]:.2f} | {nat[2] / nat[1]:.2f} |")
+            f"{'' if r['within'] else ' MISSED'} | {r['ns']['O3'][1]:.2f} | {ratios} |")
     return "\n".join(lines)
 
 
@@ -205,19 +211,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--only", nargs="*", help="kernel names to run")
+    parser.add_argument("--relative", nargs="*", type=float, default=list(RELATIVE),
+                        help="targets relative to the output scale (default 1e-6 1e-4)")
+    parser.add_argument("--no-fptuner", action="store_true",
+                        help="leave out FPTuner's thresholds for sine and jet")
+    parser.add_argument("--marker", default="speed-table",
+                        help="the docs/native.md markers to write the table between")
     parser.add_argument("--time-only", action="store_true",
                         help="re-time the kernels tuned by the last run (OUT/native_tuned.json)")
     args = parser.parse_args(argv)
     benchmarks = Path(args.benchmarks)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "native_tuned.json"
+    cache = out / f"{args.marker}.tuned.json"
     if args.time_only:
         tuned = [Tuned(**{**t, "case": Case(**t["case"])})
                  for t in json.loads(cache.read_text())]
         tuned = [t for t in tuned if not args.only or t.case.kernel in args.only]
     else:
-        cases = [c for c in _cases(benchmarks, args.samples)
+        cases = [c for c in _cases(benchmarks, args.samples, tuple(args.relative),
+                                   not args.no_fptuner)
                  if not args.only or c.kernel in args.only]
         jobs = [(c, args.start, args.samples, str(benchmarks)) for c in cases]
         if args.jobs > 1:
@@ -232,20 +245,19 @@ def main(argv: list[str] | None = None) -> int:
         row = {**asdict(t.case), **{k: v for k, v in asdict(t).items()
                                     if k not in ("case", "sources")}, "ns": ns}
         rows.append(row)
+        ratios = ", ".join(f"{k} {v[0] / v[1]:.2f}/{v[2] / v[1]:.2f}" for k, v in ns.items())
         print(f"{t.case.kernel:<13}{t.case.label:<15}float {t.float_fraction:4.0%} casts "
-              f"{t.casts:2d}  tuned/double {ns['O3'][0] / ns['O3'][1]:.2f}  float/double "
-              f"{ns['O3'][2] / ns['O3'][1]:.2f}  (-march=native "
-              f"{ns['O3 native'][0] / ns['O3 native'][1]:.2f}, "
-              f"{ns['O3 native'][2] / ns['O3 native'][1]:.2f})", flush=True)
-    (out / "native_speed.json").write_text(json.dumps(rows, indent=1) + "\n")
+              f"{t.casts:2d}  tuned/double, float/double: {ratios}", flush=True)
+    (out / f"{args.marker}.json").write_text(json.dumps(rows, indent=1) + "\n")
     doc = out / "native.md"
     table = _table(rows)
-    if doc.exists() and BEGIN in doc.read_text():
+    begin, end = f"<!-- {args.marker}:begin -->", f"<!-- {args.marker}:end -->"
+    if doc.exists() and begin in doc.read_text():
         text = doc.read_text()
-        head, rest = text.split(BEGIN, 1)
-        text = f"{head}{BEGIN}\n{table}\n{END}{rest.split(END, 1)[1]}"
+        head, rest = text.split(begin, 1)
+        text = f"{head}{begin}\n{table}\n{end}{rest.split(end, 1)[1]}"
     else:
-        text = f"# Native backend\n\n{BEGIN}\n{table}\n{END}\n"
+        text = f"# Native backend\n\n{begin}\n{table}\n{end}\n"
     doc.write_text(text)
     print(table)
     return 0
