@@ -80,16 +80,17 @@ def _scale(sample: object) -> float:
     return float(np.sqrt(np.mean(sample.reference.hi ** 2)))  # type: ignore[attr-defined]
 
 
-def _tune(job: tuple[Case, str, int, str]) -> Tuned:
-    case, start, samples, benchmarks = job
+def _tune(job: tuple[Case, str, int, str, float]) -> Tuned:
+    case, start, samples, benchmarks, cast_cost = job
     from precisec.backend.native import emit_native
     from precisec.frontend.c import load_c
-    from precisec.native import DOUBLE, FLOAT, uniform
+    from precisec.native import DOUBLE, FLOAT, CostModel, uniform
     from precisec.native_tune import format_counts, tune_native, verify_text
     from precisec.pipeline import Sample, test_seed, validation_seed
 
     kernel = load_c(str(Path(benchmarks) / f"{case.kernel}.c"), None)
-    result = tune_native(kernel, case.target, 0, samples, start=start)
+    result = tune_native(kernel, case.target, 0, samples, start=start,
+                         cost_model=CostModel(cast=cast_cost))
     test = Sample.draw(kernel, samples, test_seed(0))
     sources = {"tuned": emit_native(kernel, result.search.assignment, [case.label]),
                "double": emit_native(kernel, uniform(kernel, DOUBLE), ["all double"]),
@@ -211,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--only", nargs="*", help="kernel names to run")
+    parser.add_argument("--cast-cost", type=float, default=4.0,
+                        help="cost of one cast in the search's cost model (default 4)")
     parser.add_argument("--relative", nargs="*", type=float, default=list(RELATIVE),
                         help="targets relative to the output scale (default 1e-6 1e-4)")
     parser.add_argument("--no-fptuner", action="store_true",
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in _cases(benchmarks, args.samples, tuple(args.relative),
                                    not args.no_fptuner)
                  if not args.only or c.kernel in args.only]
-        jobs = [(c, args.start, args.samples, str(benchmarks)) for c in cases]
+        jobs = [(c, args.start, args.samples, str(benchmarks), args.cast_cost) for c in cases]
         if args.jobs > 1:
             with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
                 tuned = pool.map(_tune, jobs, chunksize=1)
