@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=31)
     parser.add_argument("--only", nargs="*", help="kernel names to run")
     parser.add_argument("--cast-cost", type=float, default=4.0,
-                        help="cost of one cast in the search's cost model (default 4)")
+                        help="cost of one interior cast in the cost model (default 4)")
     parser.add_argument("--relative", nargs="*", type=float, default=list(RELATIVE),
                         help="targets relative to the output scale (default 1e-6 1e-4)")
     parser.add_argument("--no-fptuner", action="store_true",

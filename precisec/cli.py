@@ -323,7 +323,8 @@ def parser() -> argparse.ArgumentParser:
                           help="native: starting bits from the SGD noise model and refinement "
                                "(default) or the first-order optimum (faster)")
     tune_cmd.add_argument("--cast-cost", type=float, default=4.0, metavar="C",
-                          help="native: cost of one cast, in float operations (default 4)")
+                          help="native: cost of one interior cast (not an input's or the "
+                               "result's), in float operations (default 4)")
     tune_cmd.set_defaults(run=cmd_tune)
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")

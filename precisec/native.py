@@ -127,10 +127,12 @@ class CostModel:
 
     float is half of double because that is what it buys where it buys anything: twice
     the lanes per SIMD instruction (scalar SSE float and double cost the same). x87 long
-    double cannot vectorise; _Float128 is software-emulated. A cast costs 4: fitted to the
-    mixed float/double kernels timed in docs/native.md (jet, sqroot), where packing and
-    unpacking between float and double vectors made them 1.4-1.5 times slower than all
-    double; with a cast at 1 the search picks such mixtures.
+    double cannot vectorise; _Float128 is software-emulated. Casts come in two kinds,
+    fitted to the kernels timed in docs/native.md: a boundary cast (an input converted on
+    entry, the result converted on return) costs about one operation, but an interior
+    cast between float and double vectors costs about 4: the two mixed kernels built with
+    interior casts at cost 1 (jet, sqroot) ran 1.4-1.5 times slower than all double,
+    while all-float kernels with only boundary casts ran up to 3 times faster.
     """
 
     float_: float = 1.0
@@ -138,14 +140,18 @@ class CostModel:
     long_double: float = 6.0
     float128: float = 40.0
     cast: float = 4.0
+    boundary_cast: float = 1.0
 
     def weight(self, fmt: Format) -> float:
         return {FLOAT: self.float_, DOUBLE: self.double, LONG_DOUBLE: self.long_double,
                 FLOAT128: self.float128}[fmt]
 
     def cost(self, kernel: Kernel, assignment: Assignment) -> float:
+        casts = conversions(kernel, assignment)
+        boundary = sum(1 for index, fmt in casts if index in kernel.inputs
+                       or (index == kernel.output and fmt == DOUBLE))
         return (sum(self.weight(assignment[i]) for i in kernel.rounding_ops)
-                + self.cast * count_casts(kernel, assignment))
+                + self.boundary_cast * boundary + self.cast * (len(casts) - boundary))
 
 
 def assignment_bits(assignment: Assignment) -> dict[int, int]:
