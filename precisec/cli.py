@@ -181,16 +181,25 @@ def _tuned_text(kernel: Kernel, source: str, tuning: Tuning, measured: Measureme
     return emit_mpfr(kernel, tuning.bits, header)
 
 
-def cmd_tune(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    kernel = load_kernel(args.kernel, args.function)
-    target = require_target(kernel, args.rmse)
+def _output_path(args: argparse.Namespace) -> Path:
     output = Path(args.output) if args.output else default_output(args.kernel, args.emit)
     if output.resolve() == Path(args.kernel).resolve():
         raise PrecisecError(SourceLoc(args.kernel, 1, 1),
                             "refusing to overwrite the input kernel with the tuned file")
     if not output.parent.is_dir():
         raise PrecisecError(SourceLoc(str(output), 1, 1), "output directory does not exist")
+    return output
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    if args.backend == "native":
+        from precisec.native_cli import cmd_tune_native
+
+        return cmd_tune_native(args)
+    started = time.perf_counter()
+    kernel = load_kernel(args.kernel, args.function)
+    target = require_target(kernel, args.rmse)
+    output = _output_path(args)
     tuning = tune(kernel, target, args.seed, args.samples)
     test = Sample.draw(kernel, args.samples, test_seed(args.seed))
     with tempfile.TemporaryDirectory(prefix="precisec-tune-") as tmp:
@@ -256,12 +265,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     tuned = Path(args.tuned)
     if not tuned.is_file():
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
+    text = tuned.read_text(errors="replace")
+    native = "#include <mpfr.h>" not in text
     sample = Sample.draw(kernel, args.samples, test_seed(args.seed))
-    verification = verify(kernel, tuned, sample)
+    verification = verify(kernel, tuned, sample, native=native)
     measured = verification.measurement
-    bits = [int(b) for b in _BITS_COMMENT.findall(tuned.read_text(errors="replace"))]
+    bits = [int(b) for b in _BITS_COMMENT.findall(text)]
     ok = measured.rmse <= target
     report = {"kernel": kernel.name, "tuned": str(tuned), "target_rmse": target,
+              "backend": "native" if native else "mpfr",
               "measured": _measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
     divergence = verification.branch_divergence
@@ -272,7 +284,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         _print_table([
             ("kernel", f"{kernel.name} ({args.kernel})"),
-            ("tuned file", str(tuned)),
+            ("tuned file", f"{tuned} ({'native' if native else 'mpfr'} backend)"),
             ("target RMSE", f"{target:.3e}"),
             ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} inputs, "
                                            f"sample seed {test_seed(args.seed)})"),
@@ -303,7 +315,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cflags(args: argparse.Namespace) -> int:
-    print(cflags_line())
+    print(cflags_line(args.backend))
     return 0
 
 
@@ -339,6 +351,19 @@ def parser() -> argparse.ArgumentParser:
     tune_cmd.add_argument("--emit", choices=("c", "fpcore"), default="c",
                           help="write MPFR C (default) or FPCore with precision annotations; "
                                "the allocation is verified by compiling C either way")
+    tune_cmd.add_argument("--backend", choices=("mpfr", "native"), default="mpfr",
+                          help="mpfr: MPFR at per-operation bits (default); native: float, "
+                               "double, long double, _Float128")
+    tune_cmd.add_argument("--max-casts", type=seed_value, default=None, metavar="N",
+                          help="native: at most N casts (conversions between formats)")
+    tune_cmd.add_argument("--search", choices=("greedy", "snap"), default="greedy",
+                          help="native: search the formats (default) or only snap bits up")
+    tune_cmd.add_argument("--start", choices=("sgd", "optimum"), default="sgd",
+                          help="native: starting bits from the SGD noise model and refinement "
+                               "(default) or the first-order optimum (faster)")
+    tune_cmd.add_argument("--cast-cost", type=float, default=4.0, metavar="C",
+                          help="native: cost of one interior cast (not an input's or the "
+                               "result's), in float operations (default 4)")
     tune_cmd.set_defaults(run=cmd_tune)
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")
@@ -358,6 +383,7 @@ def parser() -> argparse.ArgumentParser:
     list_cmd.add_argument("--json", action="store_true", help="machine-readable listing")
     list_cmd.set_defaults(run=cmd_list)
     cflags_cmd = commands.add_parser("cflags", help="print the flags that build a tuned file")
+    cflags_cmd.add_argument("--backend", choices=("mpfr", "native"), default="mpfr")
     cflags_cmd.set_defaults(run=cmd_cflags)
     return top
 

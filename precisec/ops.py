@@ -5,7 +5,9 @@ and FPCore frontends (how it is spelled), the noise model (its JAX function and 
 perturbation of its arguments propagates), the exact reference and the precision emulator
 (its gmpy2 context method: correctly rounded at the context's precision, so the same
 method is the exact function at 300+ bits and the emulator at p bits), and the MPFR
-backend (the C function it emits).
+backend (the C function it emits). The native backend spells an operation with its C
+operator or its libm name plus the format's suffix (sinf, sin, sinl, sinq) and reads
+`native_exact` to know whether the hardware result equals the emulator's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class OpSpec:
     c_symbol: the C operator spelling for operators, c_function the libm name for calls.
     delta: given argument values and argument perturbations, the perturbation of the
       result, computed without cancellation against the values (None: first order via jvp).
+    native_exact: whether float, double, long double and _Float128 hardware/libm results
+      are correctly rounded (IEEE + - × ÷ √ fma, and the exact operations); other libm
+      functions are not, so the emulator only approximates their native results.
     """
 
     name: str
@@ -50,6 +55,7 @@ class OpSpec:
         if self.gmpy2_fn is not None:
             return self.gmpy2_fn
         return getattr(context, self.gmpy2_method)
+    native_exact: bool = False
 
     def propagate(self, values: Sequence[Array], deltas: Sequence[Array]) -> Array:
         """Perturbation of the result when each argument moves by its delta."""
@@ -127,26 +133,28 @@ _BRANCH_OPS = (
 
 
 def _call(name: str, arity: int, jax_fn: Callable[..., Array], gmpy2_method: str | None = None,
-          mpfr: str | None = None, rounds: bool = True, delta: DeltaFn | None = None) -> OpSpec:
+          mpfr: str | None = None, rounds: bool = True, delta: DeltaFn | None = None,
+          native_exact: bool = False) -> OpSpec:
     """A libm function whose C, FPCore and MPFR names agree unless given."""
     return OpSpec(name=name, arity=arity, rounds=rounds, jax_fn=jax_fn,
                   gmpy2_method=gmpy2_method or name, mpfr_function=f"mpfr_{mpfr or name}",
-                  fpcore=name, c_function=name, delta=delta)
+                  fpcore=name, c_function=name, delta=delta,
+                  native_exact=native_exact or not rounds)
 
 
 OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("add", 2, True, jnp.add, "add", "mpfr_add", "+", c_symbol="+",
-           delta=lambda v, d: d[0] + d[1]),
+           delta=lambda v, d: d[0] + d[1], native_exact=True),
     OpSpec("sub", 2, True, jnp.subtract, "sub", "mpfr_sub", "-", c_symbol="-",
-           delta=lambda v, d: d[0] - d[1]),
+           delta=lambda v, d: d[0] - d[1], native_exact=True),
     OpSpec("mul", 2, True, jnp.multiply, "mul", "mpfr_mul", "*", c_symbol="*",
-           delta=_mul_delta),
+           delta=_mul_delta, native_exact=True),
     OpSpec("div", 2, True, jnp.divide, "div", "mpfr_div", "/", c_symbol="/",
-           delta=_div_delta),
+           delta=_div_delta, native_exact=True),
     OpSpec("neg", 1, False, jnp.negative, "minus", "mpfr_neg", "neg", c_symbol="-",
-           delta=lambda v, d: -d[0]),
+           delta=lambda v, d: -d[0], native_exact=True),
     _call("fabs", 1, jnp.abs, "abs", "abs", rounds=False),
-    _call("sqrt", 1, jnp.sqrt, delta=_sqrt_delta),
+    _call("sqrt", 1, jnp.sqrt, delta=_sqrt_delta, native_exact=True),
     _call("cbrt", 1, jnp.cbrt),
     _call("exp", 1, jnp.exp),
     _call("expm1", 1, jnp.expm1),
@@ -167,7 +175,7 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     _call("cosh", 1, jnp.cosh),
     _call("tanh", 1, jnp.tanh),
     _call("hypot", 2, jnp.hypot),
-    _call("fma", 3, lambda a, b, c: a * b + c, delta=_fma_delta),
+    _call("fma", 3, lambda a, b, c: a * b + c, delta=_fma_delta, native_exact=True),
     _call("fmin", 2, jnp.fmin, "minnum", "min", rounds=False),
     _call("fmax", 2, jnp.fmax, "maxnum", "max", rounds=False),
     *_BRANCH_OPS,

@@ -34,7 +34,7 @@ from precisec.reference import (
     sample_inputs,
 )
 from precisec.refine import Measurement, Refinement, refine
-from precisec.toolchain import build
+from precisec.toolchain import build, build_native
 
 DEFAULT_SAMPLES = 10_000
 
@@ -235,12 +235,14 @@ class Verification:
     branch_divergence: float | None = None
 
 
-def verify(kernel: Kernel, tuned_c: Path, sample: Sample) -> Verification:
-    """Compile the tuned file with gcc and MPFR, run it, compare with the reference.
-    For a kernel with branches, also the share of samples on which the tuned code took
-    a different sequence of branch decisions than the exact program."""
+def verify(kernel: Kernel, tuned_c: Path, sample: Sample, native: bool = False
+           ) -> Verification:
+    """Compile the tuned file with gcc (and MPFR unless native), run it, compare with the
+    reference. For a kernel with branches, also the share of samples on which the tuned
+    code took a different sequence of branch decisions than the exact program."""
     clock = time.perf_counter()
-    built = build(tuned_c, kernel, mpfr=True, trace=True)
+    built = build_native(tuned_c, kernel) if native else \
+        build(tuned_c, kernel, mpfr=True, trace=True)
     try:
         outputs, trace = built.run_traced(sample.inputs)
     finally:

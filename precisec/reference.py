@@ -52,11 +52,14 @@ def operation_bits(kernel: Kernel, bits: Mapping[int, int]) -> dict[int, int]:
 
 
 def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int],
-              constant_bits: int = INPUT_BITS) -> list[list]:
+              constant_bits: int = INPUT_BITS, round_arguments: bool = False) -> list[list]:
     """Every node's column of gmpy2 values; op i runs at bits[i], and a constant is
     rounded to the precision of the operation consuming it (to `constant_bits` where it
-    is the result itself)."""
+    is the result itself). With round_arguments, an argument wider than its consumer is
+    first rounded to the consumer's precision (the narrowing cast of a hardware-format
+    kernel)."""
     columns: list[list] = []
+    width = {i: INPUT_BITS for i in kernel.inputs} | dict(bits)
     position = {node: k for k, node in enumerate(kernel.inputs)}
     count = len(inputs)
     for index, node in enumerate(kernel.nodes):
@@ -67,7 +70,9 @@ def _evaluate(kernel: Kernel, inputs: np.ndarray, bits: Mapping[int, int],
         else:
             context = _context(bits[index])
             args = [[gmpy2.mpfr(c.text, context.precision)] * count
-                    if isinstance(c := kernel.nodes[a], Const) else columns[a]
+                    if isinstance(c := kernel.nodes[a], Const) else
+                    list(map(context.plus, columns[a]))
+                    if round_arguments and width[a] > bits[index] else columns[a]
                     for a in node.args]
             columns.append(list(map(node.spec.gmpy2(context), *args)))
     return columns
@@ -169,12 +174,15 @@ def check_domain(kernel: Kernel) -> None:
     exact(kernel, box_corners(kernel))
 
 
-def emulate(kernel: Kernel, bits: Mapping[int, int], inputs: np.ndarray) -> np.ndarray:
-    """Outputs (doubles) of the kernel with rounding operation i at bits[i] bits."""
+def emulate(kernel: Kernel, bits: Mapping[int, int], inputs: np.ndarray,
+            round_arguments: bool = False) -> np.ndarray:
+    """Outputs (doubles) of the kernel with rounding operation i at bits[i] bits; with
+    round_arguments, arguments are rounded to their consumer's precision first."""
     missing = set(kernel.rounding_ops) - set(bits)
     if missing:
         raise ValueError(f"no precision for operations {sorted(missing)}")
-    columns = _evaluate(kernel, inputs, operation_bits(kernel, bits))
+    columns = _evaluate(kernel, inputs, operation_bits(kernel, bits),
+                        round_arguments=round_arguments)
     if kernel.outputs:
         return np.stack([_doubles(kernel, columns[r]) for r in kernel.outputs], axis=1)
     return _doubles(kernel, columns[kernel.output])

@@ -2,7 +2,8 @@
 
 MPFR is looked for on the system first (`-lmpfr -lgmp`); failing that, the headers and
 shared libraries that ship inside the gmpy2 wheel are used, with an rpath so the built
-program finds them at run time.
+program finds them at run time. Native-type kernels need no MPFR, only libm and, for
+_Float128 math functions, libquadmath; `native_support` probes which formats exist.
 """
 
 from __future__ import annotations
@@ -23,6 +24,14 @@ from precisec.ir import Kernel
 TUNED_FLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror")
 PLAIN_FLAGS = ("-std=c11", "-O0", "-ffp-contract=off", "-Wall", "-Wextra",
                "-Wno-unknown-pragmas", "-Werror")
+
+NATIVE_FLAGS = ("-ffp-contract=off",)
+NATIVE_LIBS = ("-lquadmath",)
+
+_NATIVE_PROBE = ("#include <float.h>\n#include <stdio.h>\n"
+                 "int main(void) { printf(\"%d\\n\", LDBL_MANT_DIG); return 0; }\n")
+_QUAD_PROBE = ("#include <quadmath.h>\n"
+               "int main(void) { __float128 x = 2.0Q; return (int) sqrtq(x * x) - 2; }\n")
 
 _PROBE = ("#include <mpfr.h>\n"
           "int main(void) { mpfr_t x; mpfr_init2(x, 8); mpfr_clear(x); return 0; }\n")
@@ -59,18 +68,55 @@ def _links(cc: str, cflags: tuple[str, ...], libs: tuple[str, ...]) -> bool:
         return result.returncode == 0
 
 
-@cache
-def find_toolchain() -> Toolchain:
-    """The compiler (CC or gcc) and where MPFR comes from: system first, then gmpy2."""
+def compiler() -> str:
+    """CC, else gcc, else cc."""
     cc = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         raise RuntimeError("no C compiler found: install gcc or set CC")
+    return cc
+
+
+@cache
+def find_toolchain() -> Toolchain:
+    """The compiler (CC or gcc) and where MPFR comes from: system first, then gmpy2."""
+    cc = compiler()
     if _links(cc, (), ("-lmpfr", "-lgmp")):
         return Toolchain(cc, (), ("-lmpfr", "-lgmp"), "system")
     bundled = _gmpy2_mpfr()
     if bundled is not None and _links(cc, *bundled):
         return Toolchain(cc, bundled[0], bundled[1], "gmpy2 wheel")
     raise RuntimeError("MPFR not found: install libmpfr-dev or the gmpy2 wheel")
+
+
+@dataclass(frozen=True)
+class NativeSupport:
+    """Hardware formats the compiler offers beyond float and double."""
+
+    long_double_bits: int
+    float128: bool
+
+
+def _probe_output(cc: str, source: str, libs: tuple[str, ...]) -> str | None:
+    """stdout of a small program (None if it does not build or run cleanly)."""
+    with tempfile.TemporaryDirectory(prefix="precisec-probe-") as tmp:
+        path, program = Path(tmp) / "probe.c", Path(tmp) / "probe"
+        path.write_text(source)
+        built = subprocess.run([cc, "-std=c11", str(path), "-o", str(program), *libs],
+                               capture_output=True, text=True, check=False)
+        if built.returncode != 0:
+            return None
+        ran = subprocess.run([str(program)], capture_output=True, text=True, check=False)
+        return ran.stdout if ran.returncode == 0 else None
+
+
+@cache
+def native_support() -> NativeSupport:
+    """long double's precision (LDBL_MANT_DIG) and whether __float128 + libquadmath work."""
+    cc = compiler()
+    digits = _probe_output(cc, _NATIVE_PROBE, ())
+    if digits is None:
+        raise RuntimeError(f"{cc} cannot build a C11 program")
+    return NativeSupport(int(digits), _probe_output(cc, _QUAD_PROBE, NATIVE_LIBS) is not None)
 
 
 def _driver(kernel: Kernel) -> str:
@@ -191,10 +237,11 @@ class Built:
 
 
 def build(source: Path, kernel: Kernel, *, mpfr: bool, flags: tuple[str, ...] | None = None,
-          trace: bool = False) -> Built:
+          trace: bool = False, libs: tuple[str, ...] = ()) -> Built:
     """Compile `source` with a driver for `kernel`'s signature; with `trace` (structured
-    kernels), the branch-trace hook is compiled in and the driver reports decisions."""
-    chain = find_toolchain()
+    kernels), the branch-trace hook is compiled in and the driver reports decisions;
+    `libs` go before -lm."""
+    chain = find_toolchain() if mpfr else None
     directory = tempfile.TemporaryDirectory(prefix="precisec-build-")
     workdir = Path(directory.name)
     driver = workdir / "driver.c"
@@ -208,8 +255,9 @@ def build(source: Path, kernel: Kernel, *, mpfr: bool, flags: tuple[str, ...] | 
         header = workdir / "precisec_trace.h"
         header.write_text(TRACE_HEADER)
         hook = ("-include", str(header))
-    command = [chain.cc, *chosen, *(chain.cflags if mpfr else ()), *hook, str(source),
-               str(driver), "-o", str(executable), *(chain.libs if mpfr else ()), "-lm"]
+    command = [chain.cc if chain else compiler(), *chosen, *(chain.cflags if chain else ()),
+               *hook, str(source), str(driver), "-o", str(executable),
+               *(chain.libs if chain else ()), *libs, "-lm"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         directory.cleanup()
@@ -219,7 +267,14 @@ def build(source: Path, kernel: Kernel, *, mpfr: bool, flags: tuple[str, ...] | 
                  len(kernel.branches) if trace else 0)
 
 
-def cflags_line() -> str:
-    """What to add to a gcc command line to build a tuned file."""
+def build_native(source: Path, kernel: Kernel, flags: tuple[str, ...] = TUNED_FLAGS) -> Built:
+    """Compile a native-type tuned file (no MPFR) with the warnings-as-errors flags."""
+    return build(source, kernel, mpfr=False, flags=(*flags, *NATIVE_FLAGS), libs=NATIVE_LIBS)
+
+
+def cflags_line(backend: str = "mpfr") -> str:
+    """What to add to a gcc command line to build a tuned file of `backend`."""
+    if backend == "native":
+        return " ".join((*NATIVE_FLAGS, *NATIVE_LIBS, "-lm"))
     chain = find_toolchain()
     return " ".join((*chain.cflags, *chain.libs))
