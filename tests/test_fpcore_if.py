@@ -168,7 +168,8 @@ def test_cli_tunes_and_checks_a_piecewise_kernel(toolchain_available: bool,
                      "--samples", "2000", "--json")
     assert result.returncode == 0, result.stderr
     assert tuned.exists()
-    result = run_cli("check", str(kernel), str(tuned), "--rmse", "1e-12", "--samples", "2000", "--json")
+    result = run_cli("check", str(kernel), str(tuned), "--rmse", "1e-12", "--samples", "2000",
+                     "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["within_target"] and report["measured"]["rmse"] <= 1e-12
