@@ -5,6 +5,7 @@ emulator, the FPCore emitter, and the CLI's tune/check round."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import mpmath
@@ -206,3 +207,24 @@ def test_emitted_fpcore_round_trips_branches(source: str) -> None:
     exact(back, inputs)  # no non-finite value escapes its branch on the way back
     assert np.array_equal(bits_of(emulate(back, back_bits, inputs)),
                           bits_of(emulate(k, bits, inputs)))
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_branch_kernel_is_valgrind_clean(toolchain_available: bool, tmp_path: Path) -> None:
+    """Both sides run (one takes sqrt of a negative): no leak, no invalid access."""
+    k = parse_fpcore(NESTED, "k.fpcore")
+    bits = dict.fromkeys(k.rounding_ops, 30)
+    path = tmp_path / "k.c"
+    path.write_text(emit_mpfr(k, bits, ["test"]))
+    built = build(path, k, mpfr=True)
+    log = tmp_path / "valgrind.log"
+    inputs = sample_inputs(k, 20, seed=1)
+    try:
+        outputs = built.run(inputs, wrapper=("valgrind", "--leak-check=full",
+                                             "--error-exitcode=9", f"--log-file={log}"))
+    finally:
+        built.directory.cleanup()
+    np.testing.assert_array_equal(outputs, emulate(k, bits, inputs))
+    report = log.read_text()
+    assert "ERROR SUMMARY: 0 errors" in report, report
+    assert "definitely lost: 0 bytes" in report or "no leaks are possible" in report, report
