@@ -13,9 +13,12 @@ located at its opening parenthesis). The subset that fits the IR is accepted:
 * `:pre` as a conjunction of constant bounds on each argument, which become the ranges
   (the tightest bounds win; strict bounds are taken as closed, which changes nothing for
   uniform sampling; the bounds are rounded to the nearest double, as range pragmas are);
-* `:precisec-rmse T` as the target RMSE; every other property is ignored.
+* `:precisec-rmse T` as the target RMSE; every other property is ignored;
+* `(if cond then else)` with conditions built from comparisons (n-ary chains), `and`,
+  `or`, `not`, `TRUE` and `FALSE`: both sides become nodes guarded by the condition, the
+  result a `select` (the IR of the structured C frontend's if/else);
 
-Everything else (branches, loops, tensors, other precisions, ...) is a located
+Everything else (loops, tensors, other precisions, ...) is a located
 `PrecisecError` naming the construct.
 
 Constants in the IR are exact decimal text. Decimal, hexadecimal and `digits` numbers are
@@ -313,7 +316,6 @@ def fpcore_operator(spec: OpSpec) -> str:
 
 
 _FORMS = {
-    "if": "`if` (branches) is not supported yet",
     "while": "`while` loops are not supported",
     "while*": "`while*` loops are not supported",
     "for": "`for` loops are not supported",
@@ -329,6 +331,8 @@ _FORMS = {
 }
 _COMPARISONS = frozenset({"<", ">", "<=", ">=", "==", "!="})
 _BOOLEANS = frozenset({"and", "or", "not"})
+_COMPARISON_OPS = {spec.fpcore: spec.name for spec in FPCORE_OPERATIONS.values()
+                   if spec.kind == "compare"}
 
 # -- precisions ----------------------------------------------------------------------------
 
@@ -541,6 +545,9 @@ class _Builder:
         self.tuned = tuned
         self.nodes: list[Node] = []
         self.bits: dict[int, int] = {}
+        self.guard: int | None = None
+        self.arguments = 0
+        """The first `arguments` nodes are the arguments (placeholders until the end)."""
 
     def add(self, node: Node) -> int:
         self.nodes.append(node)
@@ -596,12 +603,112 @@ class _Builder:
             return self.expression(args[-1], scope, inner)
         if name in _FORMS:
             raise PrecisecError(datum.loc, _FORMS[name])
+        if name == "if":
+            return self.branch(datum, args, scope, context)
         if name in _COMPARISONS:
             raise PrecisecError(datum.loc, f"comparison `{name}` is only supported in :pre "
-                                           "(no branches)")
+                                           "and in `if` conditions")
         if name in _BOOLEANS:
-            raise PrecisecError(datum.loc, f"boolean `{name}` is only supported in :pre")
+            raise PrecisecError(datum.loc, f"boolean `{name}` is only supported in :pre and "
+                                           "in `if` conditions")
         return self.operation(datum, name, args, scope, context)
+
+    # -- branches ----------------------------------------------------------------------
+    def boolean(self, name: str, args: tuple[int, ...], loc: SourceLoc) -> int:
+        """A non-rounding operation (comparison, logic, select) at the current guard;
+        constants among its arguments are materialised as doubles (`hold`)."""
+        return self.add(Op(name, tuple(self.held(a) for a in args), loc, None, self.guard))
+
+    def held(self, index: int) -> int:
+        """A constant outside a rounding operation is materialised as a double, as the
+        C frontends do (a non-rounding operation would not round it)."""
+        node = self.nodes[index]
+        if isinstance(node, Const) and index >= self.arguments:
+            return self.add(Op("hold", (index,), node.loc, None, self.guard))
+        return index
+
+    def guarded(self, cond: int, positive: bool) -> int:
+        """The guard inside a branch: the enclosing guard and the condition (or its
+        negation); the guard nodes themselves are unguarded."""
+        saved, self.guard = self.guard, None
+        try:
+            loc = self.nodes[cond].loc
+            term = cond if positive else self.boolean("not", (cond,), loc)
+            return term if saved is None else self.boolean("and", (saved, term), loc)
+        finally:
+            self.guard = saved
+
+    def branch(self, datum: SList, args: Sequence[Datum], scope: Scope,
+               context: Precision) -> int:
+        """`(if cond then else)`: both sides become nodes guarded by the condition (or
+        its negation), the result a `select`; a constant condition picks its side."""
+        if len(args) != 3:
+            raise PrecisecError(datum.loc, f"`if` takes a condition and two expressions "
+                                           f"(if cond then else), got {len(args)} argument(s)")
+        cond = self.condition(args[0], scope, context)
+        if isinstance(cond, bool):
+            return self.expression(args[1] if cond else args[2], scope, context)
+        outer = self.guard
+        then_guard, else_guard = self.guarded(cond, True), self.guarded(cond, False)
+        try:
+            self.guard = then_guard
+            then_value = self.held(self.expression(args[1], scope, context))
+            self.guard = else_guard
+            else_value = self.held(self.expression(args[2], scope, context))
+        finally:
+            self.guard = outer
+        return self.boolean("select", (cond, then_value, else_value), datum.loc)
+
+    def condition(self, datum: Datum, scope: Scope, context: Precision) -> int | bool:
+        """A boolean expression: a Python bool when constant (TRUE, FALSE and what they
+        decide), else a boolean node. Comparisons chain as FPCore defines them:
+        (< a b c) is a<b and b<c; (!= a b c) says the arguments are pairwise distinct."""
+        if isinstance(datum, Symbol) and datum.name in ("TRUE", "FALSE") \
+                and datum.name not in scope:
+            return datum.name == "TRUE"
+        name = _head(datum)
+        if name == "!" and isinstance(datum, SList) and len(datum.items) >= 2:
+            inner = _annotation(datum.items[1:-1], context, self.tuned, "an `!` annotation")
+            return self.condition(datum.items[-1], scope, inner)
+        if not isinstance(datum, SList) or name not in _COMPARISONS | _BOOLEANS:
+            raise PrecisecError(datum.loc, f"`{_show(datum)}` is not a supported condition; "
+                                           "use comparisons (< <= > >= == !=), and, or, not, "
+                                           "TRUE, FALSE")
+        args = datum.items[1:]
+        if name == "not":
+            if len(args) != 1:
+                raise PrecisecError(datum.loc, f"`not` takes 1 argument, got {len(args)}")
+            inner_cond = self.condition(args[0], scope, context)
+            if isinstance(inner_cond, bool):
+                return not inner_cond
+            return self.boolean("not", (inner_cond,), datum.loc)
+        if name in ("and", "or"):
+            absorbing = name == "or"
+            terms: list[int] = []
+            for arg in args:
+                term = self.condition(arg, scope, context)
+                if isinstance(term, bool):
+                    if term == absorbing:
+                        return absorbing
+                    continue
+                terms.append(term)
+            if not terms:
+                return not absorbing
+            result = terms[0]
+            for term in terms[1:]:
+                result = self.boolean(name, (result, term), datum.loc)
+            return result
+        if len(args) < 2:
+            raise PrecisecError(datum.loc, f"comparison `{name}` needs two operands or more")
+        values = [self.expression(a, scope, context) for a in args]
+        pairs = [(a, b) for k, a in enumerate(values) for b in values[k + 1:]] \
+            if name == "!=" else list(pairwise(values))
+        chain: int | None = None
+        for left, right in pairs:
+            test = self.boolean(_COMPARISON_OPS[name], (left, right), datum.loc)
+            chain = test if chain is None else self.boolean("and", (chain, test), datum.loc)
+        assert chain is not None
+        return chain
 
     def symbol(self, datum: Symbol, scope: Scope) -> int:
         if datum.name in scope:
@@ -629,8 +736,10 @@ class _Builder:
             if text is not None:
                 return self.add(Const(text[1:] if text.startswith("-") else f"-{text}",
                                       datum.loc))
+        if spec.kind != "arith":
+            raise PrecisecError(datum.loc, f"`{name}` is not a numeric operation")
         indices = tuple(self.expression(a, scope, context) for a in args)
-        index = self.add(Op(spec.name, indices, datum.loc))
+        index = self.add(Op(spec.name, indices, datum.loc, None, self.guard))
         if self.tuned and spec.rounds:
             if context is None:
                 raise PrecisecError(datum.loc, "no precision for this operation")
@@ -791,6 +900,7 @@ def _build(core: _Core, tuned: bool) -> tuple[Kernel, dict[int, int]]:
     builder = _Builder(tuned)
     placeholder = Const("0", core.loc)
     scope = {a.name: builder.add(placeholder) for a in arguments}
+    builder.arguments = len(arguments)
     try:
         output = builder.expression(core.body, scope, context)
     except RecursionError as err:
