@@ -18,8 +18,9 @@ lowers single operations one bit at a time, cheapest first, while the measuremen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -70,24 +71,32 @@ class Refinement:
     emulations: int
 
 
-class _Validator:
-    """Measures allocations on the validation sample, remembering what it has seen."""
+Candidate = TypeVar("Candidate")
 
-    def __init__(self, kernel: Kernel, inputs: np.ndarray, reference: Reference,
+
+class Validator(Generic[Candidate]):
+    """Measures candidates (bit allocations, type assignments) on the validation sample
+    through `outputs_of` (an emulation), remembering each by `key_of`."""
+
+    def __init__(self, outputs_of: Callable[[Candidate], np.ndarray],
+                 key_of: Callable[[Candidate], Hashable], reference: Reference,
                  target: float) -> None:
-        self.kernel, self.inputs, self.reference, self.target = kernel, inputs, reference, target
-        self.seen: dict[tuple[int, ...], Measurement] = {}
+        self.outputs_of, self.key_of = outputs_of, key_of
+        self.reference, self.target = reference, target
+        self.seen: dict[Hashable, Measurement] = {}
 
-    def measure(self, bits: np.ndarray) -> Measurement:
-        key = tuple(int(b) for b in bits)
+    def measure(self, candidate: Candidate) -> Measurement:
+        key = self.key_of(candidate)
         if key not in self.seen:
-            allocation = self.kernel.expand_bits(key)
-            outputs = emulate(self.kernel, allocation, self.inputs)
-            self.seen[key] = Measurement.of(self.reference.errors(outputs))
+            self.seen[key] = Measurement.of(self.reference.errors(self.outputs_of(candidate)))
         return self.seen[key]
 
-    def accepts(self, bits: np.ndarray) -> bool:
-        return self.measure(bits).accepts(self.target)
+    def accepts(self, candidate: Candidate) -> bool:
+        return self.measure(candidate).accepts(self.target)
+
+
+def _bits_key(bits: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(b) for b in bits)
 
 
 def _move_path(bits: np.ndarray, sens: np.ndarray, step: int, length: int) -> list[np.ndarray]:
@@ -124,7 +133,9 @@ def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarra
            inputs: np.ndarray, reference: Reference) -> Refinement | None:
     """Repair `start` until validated, then lower it; None if even MAX_BITS misses.
     Moves are per site (`kernel.sites`, one per source operation); `sens` is per site."""
-    validator = _Validator(kernel, inputs, reference, target)
+    validator: Validator[np.ndarray] = Validator(
+        lambda bits: emulate(kernel, kernel.expand_bits(_bits_key(bits)), inputs), _bits_key,
+        reference, target)
     initial = np.array(kernel.site_bits(start))
     bits = initial.copy()
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):

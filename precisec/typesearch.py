@@ -47,7 +47,7 @@ from precisec.native import (
     uniform,
 )
 from precisec.reference import Reference
-from precisec.refine import Measurement
+from precisec.refine import Measurement, Validator
 
 EXACT_MAX_OPS = 10
 EXACT_MAX_EMULATIONS = 256
@@ -66,25 +66,6 @@ class TypeSearch:
     cost: float
     method: str
     emulations: int
-
-
-class _Validator:
-    """Measures assignments on the validation sample, remembering what it has seen."""
-
-    def __init__(self, kernel: Kernel, inputs: np.ndarray, reference: Reference,
-                 target: float) -> None:
-        self.kernel, self.inputs, self.reference, self.target = kernel, inputs, reference, target
-        self.seen: dict[tuple[str, ...], Measurement] = {}
-
-    def measure(self, assignment: Assignment) -> Measurement:
-        key = tuple(assignment[i].name for i in self.kernel.rounding_ops)
-        if key not in self.seen:
-            outputs = emulate_native(self.kernel, assignment, self.inputs)
-            self.seen[key] = Measurement.of(self.reference.errors(outputs))
-        return self.seen[key]
-
-    def accepts(self, assignment: Assignment) -> bool:
-        return self.measure(assignment).accepts(self.target)
 
 
 @dataclass(frozen=True)
@@ -143,7 +124,7 @@ def _within_casts(space: _Space, assignment: dict[int, Format]) -> dict[int, For
     return assignment
 
 
-def _repair(space: _Space, validator: _Validator,
+def _repair(space: _Space, validator: Validator[Assignment],
             assignment: dict[int, Format]) -> dict[int, Format] | None:
     """The first accepted assignment along the largest-share-first promotion path."""
     if validator.accepts(assignment):
@@ -161,7 +142,7 @@ def _repair(space: _Space, validator: _Validator,
     return _first_true(path, validator.accepts)
 
 
-def _descend(space: _Space, validator: _Validator,
+def _descend(space: _Space, validator: Validator[Assignment],
              assignment: dict[int, Format]) -> dict[int, Format]:
     """Greedy demotions that lower the cost and stay accepted, until none does."""
     improved = True
@@ -175,7 +156,7 @@ def _descend(space: _Space, validator: _Validator,
     return assignment
 
 
-def _exact(space: _Space, validator: _Validator,
+def _exact(space: _Space, validator: Validator[Assignment],
            best: dict[int, Format]) -> tuple[dict[int, Format], bool]:
     """Cheapest accepted assignment over {float, double}; (result, completed)."""
     ops = space.kernel.rounding_ops
@@ -209,7 +190,10 @@ def search_types(kernel: Kernel, target: float, bits: dict[int, int], sens: np.n
     cost_model = cost_model or CostModel()
     space = _Space(kernel, formats, cost_model, max_casts,
                    dict(zip(kernel.rounding_ops, (float(s) for s in sens), strict=True)))
-    validator = _Validator(kernel, inputs, reference, target)
+    validator: Validator[Assignment] = Validator(
+        lambda assignment: emulate_native(kernel, assignment, inputs),
+        lambda assignment: tuple(assignment[i].name for i in kernel.rounding_ops),
+        reference, target)
     snapped = snap(kernel, bits, formats)
     chosen: dict[int, Format] | None = snapped
     used = "snap"

@@ -319,15 +319,7 @@ class _RealBuilder(_KernelBuilder):
     def block(self, body: c_ast.Compound) -> int | None:  # type: ignore[override]
         self.scopes.append({})
         try:
-            items = body.block_items or []
-            for position, stmt in enumerate(items):
-                result = self.statement(stmt)
-                if result is not None:
-                    if position + 1 < len(items):
-                        raise self.error(items[position + 1], "statement after return is not "
-                                                              "supported")
-                    return result
-            return None
+            return super().block(body)
         finally:
             self.scopes.pop()
 
