@@ -18,7 +18,7 @@ lowers single operations one bit at a time, cheapest first, while the measuremen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -115,8 +115,9 @@ def _move_path(bits: np.ndarray, sens: np.ndarray, step: int, length: int) -> li
     return path
 
 
-def _first_true(path: list[np.ndarray], ok: Callable[[np.ndarray], bool]) -> int | None:
-    """Index of the first allocation in path for which ok holds (ok assumed monotone)."""
+def first_true(path: Sequence[Candidate], ok: Callable[[Candidate], bool]) -> int | None:
+    """Index of the first candidate in path for which ok holds (ok assumed monotone along
+    the path: false, ..., false, true, ..., true), by bisection."""
     lo, hi = 0, len(path) - 1
     if not path or not ok(path[hi]):
         return None
@@ -144,10 +145,10 @@ def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarra
         path = _move_path(bits, sens, +1, 4 * len(bits))
         if not path:
             return None
-        found = _first_true(path, validator.accepts)
+        found = first_true(path, validator.accepts)
         bits = path[-1] if found is None else path[found]
     path = _move_path(bits, sens, -1, 8 * len(bits))
-    found = _first_true(path[::-1], validator.accepts)
+    found = first_true(path[::-1], validator.accepts)
     if found is not None:
         bits = path[len(path) - 1 - found]
     improved = True

@@ -26,7 +26,6 @@ optional cap on the number of casts:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +46,7 @@ from precisec.native import (
     uniform,
 )
 from precisec.reference import Reference
-from precisec.refine import Measurement, Validator
+from precisec.refine import Measurement, Validator, first_true
 
 EXACT_MAX_OPS = 10
 EXACT_MAX_EMULATIONS = 256
@@ -95,21 +94,6 @@ class _Space:
         return {**assignment, index: self.formats[position]}
 
 
-def _first_true(path: list[dict[int, Format]],
-                ok: Callable[[Assignment], bool]) -> dict[int, Format] | None:
-    """First element of path for which ok holds (ok assumed monotone along the path)."""
-    if not path or not ok(path[-1]):
-        return None
-    lo, hi = 0, len(path) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if ok(path[mid]):
-            hi = mid
-        else:
-            lo = mid + 1
-    return path[lo]
-
-
 def _within_casts(space: _Space, assignment: dict[int, Format]) -> dict[int, Format] | None:
     """Promote operations until the cast cap holds (None if promotions cannot get there)."""
     while not space.fits(assignment):
@@ -139,7 +123,8 @@ def _repair(space: _Space, validator: Validator[Assignment],
             break
         path.append(step)
         current = step
-    return _first_true(path, validator.accepts)
+    found = first_true(path, validator.accepts)
+    return None if found is None else path[found]
 
 
 def _descend(space: _Space, validator: Validator[Assignment],

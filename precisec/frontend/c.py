@@ -18,7 +18,7 @@ from pycparser.plyparser import ParseError
 
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend import read_source
-from precisec.frontend.pragmas import Pragma, RangePragma, RmsePragma, parse_pragma
+from precisec.frontend.pragmas import Pragma, collect, parse_pragma
 from precisec.ir import Const, Input, Kernel, Node, Op
 from precisec.ops import BINARY_OPERATORS, C_FUNCTIONS, UNARY_OPERATORS
 
@@ -401,15 +401,7 @@ def _parse_straight(source: str, file: str, function: str | None = None) -> Kern
     return_decl = c_ast.Decl(func.decl.name, [], [], [], [], ret, None, None, coord=func.coord)
     builder.check_double(return_decl, "function")
 
-    ranges: dict[str, RangePragma] = {}
-    targets = [p for p in pragmas if isinstance(p, RmsePragma)]
-    for pragma in pragmas:
-        if isinstance(pragma, RangePragma):
-            if pragma.name in ranges:
-                raise PrecisecError(pragma.loc, f"second range pragma for '{pragma.name}'")
-            ranges[pragma.name] = pragma
-    if len(targets) > 1:
-        raise PrecisecError(targets[1].loc, "second rmse pragma")
+    ranges, target = collect(pragmas)
 
     params = func.decl.type.args.params if func.decl.type.args is not None else []
     inputs: list[int] = []
@@ -436,7 +428,7 @@ def _parse_straight(source: str, file: str, function: str | None = None) -> Kern
         end = SourceLoc(file, func.body.coord.line, func.body.coord.column or 1)
         raise PrecisecError(end, f"function '{_function_name(func)}' has no return statement")
     return Kernel(_function_name(func), tuple(builder.nodes), tuple(inputs), output,
-                  targets[0].target if targets else None, func_loc)
+                  target, func_loc)
 
 
 def load_c(path: str | Path, function: str | None = None) -> Kernel:

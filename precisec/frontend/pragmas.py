@@ -76,3 +76,17 @@ def parse_pragma(line: str, file: str, lineno: int) -> Pragma | None:
             raise PrecisecError(loc, f"rmse target must be positive, got '{args[0]}'")
         return RmsePragma(target, loc)
     raise PrecisecError(loc, f"unknown precisec pragma '{kind}' (expected range or rmse)")
+
+
+def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], float | None]:
+    """A function's ranges by parameter name and its target; duplicates are errors."""
+    ranges: dict[str, RangePragma] = {}
+    targets = [p for p in pragmas if isinstance(p, RmsePragma)]
+    for pragma in pragmas:
+        if isinstance(pragma, RangePragma):
+            if pragma.name in ranges:
+                raise PrecisecError(pragma.loc, f"second range pragma for '{pragma.name}'")
+            ranges[pragma.name] = pragma
+    if len(targets) > 1:
+        raise PrecisecError(targets[1].loc, "second rmse pragma")
+    return ranges, targets[0].target if targets else None

@@ -32,7 +32,7 @@ from precisec.frontend.c import (
     _pragmas_for,
     _preprocess,
 )
-from precisec.frontend.pragmas import RangePragma, RmsePragma
+from precisec.frontend.pragmas import collect
 from precisec.ir import Branch, Const, Input, Kernel, Op, Param
 from precisec.ops import (
     BINARY_OPERATORS,
@@ -828,15 +828,7 @@ def parse_real(source: str, file: str, function: str | None = None) -> Kernel:
 def _build(builder: _RealBuilder, func: c_ast.FuncDef, pragmas: list,
            structure: Structure) -> Kernel:
     file = builder.file
-    ranges: dict[str, RangePragma] = {}
-    targets = [p for p in pragmas if isinstance(p, RmsePragma)]
-    for pragma in pragmas:
-        if isinstance(pragma, RangePragma):
-            if pragma.name in ranges:
-                raise PrecisecError(pragma.loc, f"second range pragma for '{pragma.name}'")
-            ranges[pragma.name] = pragma
-    if len(targets) > 1:
-        raise PrecisecError(targets[1].loc, "second rmse pragma")
+    ranges, target = collect(pragmas)
     used: set[str] = set()
     floating: set[str] = set()
     ret = func.decl.type.type
@@ -924,7 +916,7 @@ def _build(builder: _RealBuilder, func: c_ast.FuncDef, pragmas: list,
         end = SourceLoc(file, func.body.coord.line, func.body.coord.column or 1)
         raise PrecisecError(end, f"function '{func.decl.name}' has no return statement")
     return Kernel(func.decl.name, tuple(builder.nodes), tuple(inputs),
-                  results[0] if results else result, targets[0].target if targets else None,
+                  results[0] if results else result, target,
                   builder.loc(func.decl), tuple(results),
                   "float" if floating == {"float"} else "double", tuple(params),
                   tuple(builder.branches), structure)
