@@ -75,12 +75,13 @@ def _measurement_json(m: Measurement) -> dict[str, float | int]:
     return {"rmse": m.rmse, "max_error": m.max_error, "samples": m.count}
 
 
-def _rows_text(analysis: Analysis, bits: dict[int, int] | None) -> list[str]:
+def _rows_text(analysis: Analysis, bits: dict[int, int] | None,
+               budget_used: float = 1.0) -> list[str]:
     header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
     if bits is not None:
         header += f"{'bits':>6}{'budget share':>14}"
     lines = [header]
-    for row in analysis.rows(bits):
+    for row in analysis.rows(bits, budget_used):
         text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
                 f"{row.double_share:>13.1%} ")
         if row.bits is not None and row.budget_share is not None:
@@ -105,11 +106,12 @@ def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-def _analysis_json(analysis: Analysis, bits: dict[int, int] | None = None) -> dict:
+def _analysis_json(analysis: Analysis, bits: dict[int, int] | None = None,
+                   budget_used: float = 1.0) -> dict:
     return {
         "kernel": analysis.kernel.name,
         "target_rmse": analysis.target,
-        "operations": [row.__dict__ for row in analysis.rows(bits)],
+        "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
         "double_rmse": analysis.double.rmse,
         "double_max_error": analysis.double.max_error,
         "uniform_bits": analysis.uniform_bits,
@@ -216,8 +218,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     _write_atomically(output, text)
     elapsed = time.perf_counter() - started
     ok = measured.rmse <= target
+    used = (measured.rmse / target) ** 2
     report = {
-        **_analysis_json(tuning.analysis, tuning.bits),
+        **_analysis_json(tuning.analysis, tuning.bits, used),
         "output": str(output),
         "seed": args.seed,
         "predicted_rmse": tuning.predicted_rmse,
@@ -237,7 +240,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
               f"target RMSE {target:.3g}")
-        print("\n".join(_rows_text(tuning.analysis, tuning.bits)))
+        print("\n".join(_rows_text(tuning.analysis, tuning.bits, used)))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()
                            if k != "total")
         _print_table([
@@ -400,6 +403,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`precisec tune k.c | head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -134,16 +134,24 @@ class Analysis:
     def optimum_mean_bits(self) -> float:
         return float(np.mean(self.optimum_bits)) if len(self.optimum_bits) else 0.0
 
-    def rows(self, bits: dict[int, int] | None = None) -> list[OperationRow]:
+    def rows(self, bits: dict[int, int] | None = None,
+             budget_used: float = 1.0) -> list[OperationRow]:
+        """One row per rounding site. With bits, each site's share of the error budget:
+        the fraction `budget_used` of τ² that was measured, apportioned among the sites by
+        their first-order contributions k²·S_i·4^-p_i (so the shares add up to it)."""
         total = float(np.sum(self.sensitivities)) or 1.0
+        contributions = None
+        if bits is not None:
+            contributions = np.array([K_ROUNDING**2 * self.sensitivities[k] * 4.0 ** -bits[i]
+                                      for k, i in enumerate(self.kernel.sites)])
+            contributions = contributions / (float(np.sum(contributions)) or 1.0)
         rows = []
         for k, index in enumerate(self.kernel.sites):
             node = self.kernel.nodes[index]
             assert isinstance(node, Op)
             share = None
-            if bits is not None:
-                share = float(K_ROUNDING**2 * self.sensitivities[k] * 4.0 ** -bits[index]
-                              / self.target**2)
+            if contributions is not None:
+                share = float(contributions[k] * budget_used)
             rows.append(OperationRow(index, node.loc.line, node.loc.col, node.spec.name,
                                      float(self.sensitivities[k]),
                                      float(self.sensitivities[k]) / total,
