@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
+
+# Property tests run the emulator and JAX, whose timings vary on a shared 2-core machine, so
+# no per-example deadline; examples are derived from the test itself, so a CI run is
+# reproducible.
+settings.register_profile("precisec", deadline=None, derandomize=True)
+settings.load_profile("precisec")
 
 
 @pytest.fixture(scope="session")
