@@ -172,7 +172,7 @@ def analyze(kernel: Kernel, target: float, sample: Sample) -> Analysis:
 def unreachable(kernel: Kernel, target: float) -> PrecisecError:
     return PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even {MAX_BITS} "
                                      "bits on every operation miss it (the result is returned "
-                                     "as a double)")
+                                     f"as a {kernel.precision})")
 
 
 @dataclass(frozen=True)

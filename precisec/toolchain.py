@@ -123,12 +123,13 @@ def _driver(kernel: Kernel) -> str:
     """main(): read rows of input doubles from stdin, write one output double per row.
     A kernel without parameters reads one ignored double per row (see `row_width`)."""
     n = len(kernel.inputs)
-    params = ", ".join(["double"] * n) or "void"
-    args = ", ".join(f"in[{k}]" for k in range(n))
+    ctype = kernel.precision
+    params = ", ".join([ctype] * n) or "void"
+    args = ", ".join(f"({ctype}) in[{k}]" for k in range(n))
     width = row_width(kernel)
     return (
         "#include <stdio.h>\n"
-        f"double {kernel.name}({params});\n"
+        f"{ctype} {kernel.name}({params});\n"
         "int main(void)\n{\n"
         f"    double in[{width}];\n"
         f"    while (fread(in, sizeof(double), {width}, stdin) == {width}) {{\n"

@@ -364,8 +364,6 @@ RANGE = ":pre (<= 0 x 1)"
     (f"(FPCore (x) {RANGE}\n ((f x) 1))", (2, 2), "expected an operation, got `(f x)`"),
     (f"(FPCore (x) {RANGE}\n \"text\")", (2, 2), "a string is not a numeric expression"),
     (f"(FPCore (x) {RANGE}\n (+ x ()))", (2, 7), "empty expression `()`"),
-    (f"(FPCore (x) :precision binary32 {RANGE} x)", (1, 24),
-     "float kernels (:precision binary32) are not supported yet; only binary64"),
     (f"(FPCore (x) {RANGE}\n (! :precision binary32 (+ x 1)))", (2, 16),
      "`:precision binary32` (float operations) is not supported yet"),
     (f"(FPCore (x) {RANGE}\n (! :precision (float 8 24) x))", (2, 16),

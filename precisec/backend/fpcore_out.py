@@ -191,7 +191,7 @@ def emit_fpcore(kernel: Kernel, bits: Mapping[int, int]) -> str:
 
     lines = [f"(FPCore {kernel.name} ({' '.join(kernel.input_names)})",
              f" :name {_string(kernel.name)}",
-             " :precision binary64"]
+             f" :precision {'binary32' if kernel.precision == 'float' else 'binary64'}"]
     pre = _pre(kernel)
     if pre is not None:
         lines.append(f" :pre {pre}")

@@ -2,7 +2,8 @@
 
 Inputs enter exactly at 53 bits, each operation writes a temporary initialised at its own
 precision, a constant is set from its exact decimal text at the precision of the operation
-that consumes it, the result leaves through mpfr_get_d, and every mpfr_t is cleared.
+that consumes it, the result leaves through mpfr_get_d (mpfr_get_flt for a float kernel,
+whose inputs enter through mpfr_set_flt), and every mpfr_t is cleared.
 
 Branches (an FPCore `if`) stay straight-line: comparisons and logic are `int`s (MPFR's
 predicates compare the operands' rounded values exactly, as the emulator does), and a
@@ -64,7 +65,9 @@ def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) ->
         node = kernel.nodes[index]
         return f"{prefix}in_{node.name}" if isinstance(node, Input) else f"{prefix}t{index}"
 
-    params = ", ".join(f"double {kernel.input(i).name}" for i in range(len(kernel.inputs)))
+    ctype = kernel.precision
+    suffix = "flt" if ctype == "float" else "d"
+    params = ", ".join(f"{ctype} {kernel.input(i).name}" for i in range(len(kernel.inputs)))
     declared: list[str] = []
     body: list[str] = []
 
@@ -76,7 +79,7 @@ def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) ->
         node = kernel.input(position)
         name = value_name(kernel.inputs[position])
         init(name, INPUT_BITS)
-        body.append(f"    mpfr_set_d({name}, {node.name}, MPFR_RNDN);")
+        body.append(f"    mpfr_set_{suffix}({name}, {node.name}, MPFR_RNDN);")
     live = _live_booleans(kernel)
     for index, node in enumerate(kernel.nodes):
         if not isinstance(node, Op):
@@ -119,9 +122,9 @@ def emit_mpfr(kernel: Kernel, bits: Mapping[int, int], header: Sequence[str]) ->
         result = value_name(kernel.output)
     lines = ["/*", *(f" * {line}".rstrip() for line in header), " */",
              "#include <mpfr.h>", "",
-             f"double {kernel.name}({params or 'void'})", "{",
+             f"{ctype} {kernel.name}({params or 'void'})", "{",
              f"    mpfr_t {', '.join(declared)};", *body,
-             f"    double {prefix}result = mpfr_get_d({result}, MPFR_RNDN);",
+             f"    {ctype} {prefix}result = mpfr_get_{suffix}({result}, MPFR_RNDN);",
              f"    mpfr_clears({', '.join(declared)}, (mpfr_ptr) 0);",
              f"    return {prefix}result;", "}", ""]
     return "\n".join(lines)

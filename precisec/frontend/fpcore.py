@@ -890,7 +890,14 @@ def _target(core: _Core) -> float | None:
 def _build(core: _Core, tuned: bool) -> tuple[Kernel, dict[int, int]]:
     """The IR of one FPCore (and, when tuned, each rounding operation's precision)."""
     top = core.prop(":precision")
-    context = _precision(top, tuned, top_level=True) if top is not None else DOUBLE_BITS
+    # A binary32 FPCore is a float kernel (float inputs and result, single-precision
+    # baseline); its operations are tuned like any other, so they are built at no fixed
+    # precision of their own.
+    float_kernel = isinstance(top, Symbol) and top.name == "binary32"
+    if float_kernel and not tuned:
+        context: Precision = DOUBLE_BITS
+    else:
+        context = _precision(top, tuned, top_level=True) if top is not None else DOUBLE_BITS
     arguments = [_argument(d, tuned) for d in core.arguments.items]
     seen: dict[str, _Argument] = {}
     for argument in arguments:
@@ -909,7 +916,8 @@ def _build(core: _Core, tuned: bool) -> tuple[Kernel, dict[int, int]]:
     for position, (argument, (lo, hi)) in enumerate(zip(arguments, ranges, strict=True)):
         builder.nodes[position] = Input(argument.name, lo, hi, argument.loc)
     kernel = Kernel(core.kernel_name, tuple(builder.nodes), tuple(range(len(arguments))),
-                    output, _target(core), core.loc)
+                    output, _target(core), core.loc,
+                    precision="float" if float_kernel else "double")
     return kernel, builder.bits
 
 
