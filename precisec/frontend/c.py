@@ -381,17 +381,22 @@ def parse_c(source: str, file: str, function: str | None = None) -> Kernel:
             raise real_error from None
 
 
-def _parse_straight(source: str, file: str, function: str | None = None) -> Kernel:
-    """A straight-line double kernel into the IR."""
-    pre = _preprocess(source, file)
+def parse_ast(text: str, file: str) -> c_ast.FileAST:
+    """pycparser's AST of preprocessed text; a syntax error becomes a located error."""
     try:
-        ast = c_parser.CParser().parse(pre.text, file)
+        return c_parser.CParser().parse(text, file)
     except ParseError as err:
         match = re.match(r"^(.*?):(\d+):(\d+): (.*)$", str(err))
         if match is None:
             raise PrecisecError(SourceLoc(file, 1, 1), f"syntax error: {err}") from err
         loc = SourceLoc(file, int(match.group(2)), int(match.group(3)))
         raise PrecisecError(loc, f"syntax error {match.group(4)}") from err
+
+
+def _parse_straight(source: str, file: str, function: str | None = None) -> Kernel:
+    """A straight-line double kernel into the IR."""
+    pre = _preprocess(source, file)
+    ast = parse_ast(pre.text, file)
     functions = [e for e in ast.ext if isinstance(e, c_ast.FuncDef)]
     func = _select(functions, function, file)
     pragmas = _pragmas_for(func, functions, pre.pragmas)

@@ -20,8 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pycparser import c_ast, c_parser
-from pycparser.plyparser import ParseError
+from pycparser import c_ast
 
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend.c import (
@@ -31,6 +30,7 @@ from precisec.frontend.c import (
     _KernelBuilder,
     _pragmas_for,
     _preprocess,
+    parse_ast,
 )
 from precisec.frontend.pragmas import collect
 from precisec.ir import Branch, Const, Input, Kernel, Op, Param
@@ -796,14 +796,7 @@ def parse_real(source: str, file: str, function: str | None = None) -> Kernel:
     """Parse a structured kernel (docs/real-kernels.md) into the IR."""
     defines: dict[str, tuple[str, SourceLoc]] = {}
     pre = _preprocess(source, file, defines)
-    try:
-        ast = c_parser.CParser().parse(pre.text, file)
-    except ParseError as err:
-        match = re.match(r"^(.*?):(\d+):(\d+): (.*)$", str(err))
-        if match is None:
-            raise PrecisecError(SourceLoc(file, 1, 1), f"syntax error: {err}") from err
-        loc = SourceLoc(file, int(match.group(2)), int(match.group(3)))
-        raise PrecisecError(loc, f"syntax error {match.group(4)}") from err
+    ast = parse_ast(pre.text, file)
     for ext in ast.ext:
         if isinstance(ext, c_ast.Decl) and isinstance(ext.type, c_ast.Struct | c_ast.Union):
             raise PrecisecError(SourceLoc(file, ext.coord.line, ext.coord.column or 1),
