@@ -1,0 +1,27 @@
+"""The IR: SSA values and regions (`core`), built by `builder`, checked by `check`."""
+
+from precisec.ir.core import (
+    BOOL,
+    INT,
+    REAL,
+    Atom,
+    Cond,
+    Eqn,
+    Input,
+    Kernel,
+    Lit,
+    Loop,
+    Output,
+    Param,
+    Region,
+    Site,
+    Stmt,
+    Var,
+    executions,
+    site_eqns,
+    walk,
+)
+
+__all__ = ["BOOL", "INT", "REAL", "Atom", "Cond", "Eqn", "Input", "Kernel", "Lit", "Loop",
+           "Output", "Param", "Region", "Site", "Stmt", "Var", "executions", "site_eqns",
+           "walk"]

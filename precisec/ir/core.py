@@ -1,0 +1,278 @@
+"""The kernel IR: SSA values, equations, and regions for loops and branches.
+
+The shape follows JAX's jaxpr: a `Region` is a small program (parameters, statements,
+results); a statement is an `Eqn` (one operation of `precisec.ops` producing one value),
+a `Loop` (a counted loop whose body region maps the counter and the carried values to the
+next carried values, like `lax.scan`), or a `Cond` (two regions and the values they
+merge, like `lax.cond`). Regions may read values of enclosing regions (lexical scope).
+
+Loops are never unrolled, so the IR's size is the source's size. Every rounding equation
+is one *site* (a static source operation) and gets one precision however often it runs;
+`Kernel.sites` lists them in index order. docs/method.md §1 defines the semantics every
+interpreter implements; `precisec.ir.check` verifies the invariants.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+from functools import cached_property
+
+from precisec.errors import SourceLoc
+from precisec.ops import OPS, OpSpec
+
+REAL, INT, BOOL = "real", "int", "bool"
+
+
+@dataclass(frozen=True, eq=False)
+class Var:
+    """An SSA value. `shape` is () for scalars; real arrays have their dimensions.
+    `hint` is the source name it came from (for printing and emitted names only).
+    Compared by identity."""
+
+    type: str
+    shape: tuple[int, ...] = ()
+    hint: str = ""
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Lit:
+    """A literal operand. Reals keep their exact decimal text (331.4 means 3314/10);
+    integers and booleans their decimal value."""
+
+    type: str
+    text: str
+
+    @property
+    def value(self) -> Fraction:
+        return Fraction(Decimal(self.text))
+
+    @staticmethod
+    def real(text: str) -> Lit:
+        return Lit(REAL, text)
+
+    @staticmethod
+    def int(value: int) -> Lit:
+        return Lit(INT, str(value))
+
+
+Atom = Var | Lit
+
+
+@dataclass(frozen=True)
+class Eqn:
+    """out = op(args). `site` is set exactly when the operation rounds."""
+
+    op: str
+    args: tuple[Atom, ...]
+    out: Var
+    loc: SourceLoc
+    site: int | None = None
+
+    @property
+    def spec(self) -> OpSpec:
+        return OPS[self.op]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A sub-program: `params` are bound by its owner, `results` are handed back."""
+
+    params: tuple[Var, ...]
+    stmts: tuple[Stmt, ...]
+    results: tuple[Atom, ...]
+
+
+@dataclass(frozen=True)
+class Loop:
+    """`trips` iterations with counter start, start+step, …; `body` maps
+    (counter, *carried) to the next carried values; `outs` are the final ones
+    (`init` when trips is 0)."""
+
+    start: int
+    step: int
+    trips: int
+    init: tuple[Atom, ...]
+    body: Region
+    outs: tuple[Var, ...]
+    loc: SourceLoc
+
+    @property
+    def counter(self) -> Var:
+        return self.body.params[0]
+
+    @property
+    def carried(self) -> tuple[Var, ...]:
+        return self.body.params[1:]
+
+
+@dataclass(frozen=True)
+class Cond:
+    """if pred then `then` else `other`; both regions take no parameters and their
+    results are merged into `outs`. `branch` numbers the decision (0..n_branches-1) for
+    branch traces."""
+
+    pred: Atom
+    then: Region
+    other: Region
+    outs: tuple[Var, ...]
+    loc: SourceLoc
+    branch: int
+
+
+Stmt = Eqn | Loop | Cond
+
+
+@dataclass(frozen=True)
+class Input:
+    """A parameter the kernel reads: a scalar (shape ()) or a fixed-size array, with one
+    sampling range per element (row-major)."""
+
+    name: str
+    shape: tuple[int, ...]
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    loc: SourceLoc
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An array parameter the kernel writes (it starts as zeros)."""
+
+    name: str
+    shape: tuple[int, ...]
+    loc: SourceLoc
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+
+Param = Input | Output
+
+
+@dataclass(frozen=True)
+class Site:
+    """A rounding source operation."""
+
+    op: str
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel: C parameters in signature order, a body, its rounding sites.
+
+    `body.params` has one value per parameter (an input's value; an output array's
+    initial zeros). `body.results` are the returned scalar (if `returns`), then each
+    output array's final value in parameter order. `precision` is the C element type,
+    "double" or "float". `properties` carries frontend facts emitters may reuse (for
+    FPCore: the core's name and properties), as (key, text) pairs.
+    """
+
+    name: str
+    loc: SourceLoc
+    params: tuple[Param, ...]
+    returns: bool
+    body: Region
+    sites: tuple[Site, ...]
+    n_branches: int = 0
+    precision: str = "double"
+    target_rmse: float | None = None
+    properties: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return tuple(p for p in self.params if isinstance(p, Input))
+
+    @property
+    def outputs(self) -> tuple[Output, ...]:
+        return tuple(p for p in self.params if isinstance(p, Output))
+
+    @property
+    def baseline_bits(self) -> int:
+        """The precision of the original kernel: 53 (double), 24 (float)."""
+        return 24 if self.precision == "float" else 53
+
+    @cached_property
+    def input_labels(self) -> tuple[str, ...]:
+        """One label per sampled scalar, in sample-column order: `x`, `A[1][2]`."""
+        return tuple(label for p in self.inputs for label in _element_labels(p.name, p.shape))
+
+    @property
+    def result_labels(self) -> tuple[str, ...]:
+        """One label per result scalar, in result-column order."""
+        labels = ["return"] if self.returns else []
+        for out in self.outputs:
+            labels.extend(_element_labels(out.name, out.shape))
+        return tuple(labels)
+
+    @property
+    def lows(self) -> tuple[float, ...]:
+        return tuple(v for p in self.inputs for v in p.lo)
+
+    @property
+    def highs(self) -> tuple[float, ...]:
+        return tuple(v for p in self.inputs for v in p.hi)
+
+    def prop(self, key: str) -> str | None:
+        return dict(self.properties).get(key)
+
+
+def _element_labels(name: str, shape: tuple[int, ...]) -> list[str]:
+    if not shape:
+        return [name]
+    labels = [name]
+    for n in shape:
+        labels = [f"{label}[{k}]" for label in labels for k in range(n)]
+    return labels
+
+
+def walk(region: Region):  # type: ignore[no-untyped-def]
+    """Every statement of a region and its sub-regions, in program order (pre-order)."""
+    for stmt in region.stmts:
+        yield stmt
+        if isinstance(stmt, Loop):
+            yield from walk(stmt.body)
+        elif isinstance(stmt, Cond):
+            yield from walk(stmt.then)
+            yield from walk(stmt.other)
+
+
+def site_eqns(kernel: Kernel) -> list[Eqn]:
+    """The rounding equation of each site, by site index."""
+    found: dict[int, Eqn] = {}
+    for stmt in walk(kernel.body):
+        if isinstance(stmt, Eqn) and stmt.site is not None:
+            found[stmt.site] = stmt
+    return [found[k] for k in range(len(kernel.sites))]
+
+
+def executions(kernel: Kernel) -> list[int]:
+    """Per site, how often it runs per sample at most (loops multiply; both branch
+    sides count): the dynamic size the interpreters stream over."""
+    counts = [0] * len(kernel.sites)
+
+    def visit(region: Region, times: int) -> None:
+        for stmt in region.stmts:
+            if isinstance(stmt, Eqn):
+                if stmt.site is not None:
+                    counts[stmt.site] += times
+            elif isinstance(stmt, Loop):
+                visit(stmt.body, times * stmt.trips)
+            else:
+                visit(stmt.then, times)
+                visit(stmt.other, times)
+
+    visit(kernel.body, 1)
+    return counts
