@@ -211,12 +211,14 @@ class _Printer:
                 self.lines.append(f"{indent}loop {self.typed(stmt.counter)} from {stmt.start} "
                                   f"step {stmt.step} x{stmt.trips} carry ({carried}):")
                 self.region(stmt.body, indent + "  ")
-                self.lines.append(f"{indent}  next ({', '.join(map(self.name, stmt.body.results))})")
+                nexts = ", ".join(map(self.name, stmt.body.results))
+                self.lines.append(f"{indent}  next ({nexts})")
                 self.lines.append(f"{indent}-> ({', '.join(map(self.typed, stmt.outs))})")
             else:
                 self.lines.append(f"{indent}if {self.name(stmt.pred)}  # branch {stmt.branch}:")
                 self.region(stmt.then, indent + "  ")
-                self.lines.append(f"{indent}  yield ({', '.join(map(self.name, stmt.then.results))})")
+                yields = ", ".join(map(self.name, stmt.then.results))
+                self.lines.append(f"{indent}  yield ({yields})")
                 self.lines.append(f"{indent}else:")
                 self.region(stmt.other, indent + "  ")
                 self.lines.append(

@@ -25,7 +25,7 @@ from functools import cache
 
 import gmpy2
 
-from precisec.ir.core import REAL, Atom, Cond, Eqn, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, Var
 
 INPUT_BITS = 53
 INT_BITS = 64
@@ -75,7 +75,7 @@ OTHER_RULES: dict[str, Callable[..., object]] = {
     "gt": lambda a, b: a > b,
     "ge": lambda a, b: a >= b,
     "eq": lambda a, b: a == b,
-    "ne": lambda a, b: not a == b,
+    "ne": lambda a, b: a != b,
     "and": lambda a, b: a and b,
     "or": lambda a, b: a or b,
     "not": lambda a: not a,
