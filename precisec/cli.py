@@ -12,30 +12,18 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from precisec import __version__
+from precisec import __version__, flow
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend import read_source
-from precisec.frontend.c import load_c
 from precisec.ir import Kernel
-from precisec.pipeline import (
-    DEFAULT_SAMPLES,
-    Analysis,
-    Sample,
-    Tuning,
-    analyze,
-    mean_bits,
-    require_target,
-    test_seed,
-    tune,
-    validation_seed,
-    verify,
-)
-from precisec.refine import Measurement
+from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import cflags_line
+from precisec.tune.refine import Measurement
+from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
+from precisec.tune.tuner import Analysis, mean_bits, require_target
 
 
 def load_kernel(path: str, function: str | None) -> Kernel:
@@ -44,6 +32,8 @@ def load_kernel(path: str, function: str | None) -> Kernel:
         from precisec.frontend.fpcore import load_fpcore
 
         return load_fpcore(path, function)
+    from precisec.frontend.c import load_c
+
     return load_c(path, function)
 
 
@@ -75,7 +65,7 @@ def _measurement_json(m: Measurement) -> dict[str, float | int]:
     return {"rmse": m.rmse, "max_error": m.max_error, "samples": m.count}
 
 
-def _rows_text(analysis: Analysis, bits: dict[int, int] | None,
+def _rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
                budget_used: float = 1.0) -> list[str]:
     header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
     if bits is not None:
@@ -92,8 +82,9 @@ def _rows_text(analysis: Analysis, bits: dict[int, int] | None,
 
 def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
     return [
-        (f"{analysis.kernel.precision} baseline RMSE", f"{analysis.double.rmse:.3e}"),
-        (f"{analysis.kernel.precision} baseline max error", f"{analysis.double.max_error:.3e}"),
+        (f"{analysis.kernel.precision} baseline RMSE", f"{analysis.baseline.rmse:.3e}"),
+        (f"{analysis.kernel.precision} baseline max error",
+         f"{analysis.baseline.max_error:.3e}"),
         ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
          else f"{analysis.uniform_bits} bits"),
         ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
@@ -106,14 +97,14 @@ def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
         print(f"{key:<{width}}  {value}")
 
 
-def _analysis_json(analysis: Analysis, bits: dict[int, int] | None = None,
+def _analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
                    budget_used: float = 1.0) -> dict:
     return {
         "kernel": analysis.kernel.name,
         "target_rmse": analysis.target,
         "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
-        "double_rmse": analysis.double.rmse,
-        "double_max_error": analysis.double.max_error,
+        "double_rmse": analysis.baseline.rmse,
+        "double_max_error": analysis.baseline.max_error,
         "uniform_bits": analysis.uniform_bits,
         "first_order_optimum_mean_bits": analysis.optimum_mean_bits,
     }
@@ -122,8 +113,7 @@ def _analysis_json(analysis: Analysis, bits: dict[int, int] | None = None,
 def cmd_analyze(args: argparse.Namespace) -> int:
     kernel = load_kernel(args.kernel, args.function)
     target = require_target(kernel, args.rmse)
-    sample = Sample.draw(kernel, args.samples, validation_seed(args.seed))
-    analysis = analyze(kernel, target, sample)
+    analysis = flow.analysis_of(kernel, target, flow.Options(args.seed, args.samples))
     if args.json:
         print(json.dumps(_analysis_json(analysis), indent=2))
         return 0
@@ -137,21 +127,6 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def default_output(kernel_path: str, emit: str = "c") -> Path:
     path = Path(kernel_path)
     return path.with_name(f"{path.stem}.tuned.{emit}")
-
-
-def _header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
-            target: float) -> list[str]:
-    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
-    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
-    return [
-        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}').",
-        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
-        f"  (compiled C against the exact reference, {tuning.refinement.validation.count} "
-        f"fresh inputs, sample seed {test_seed(tuning.seed)}).",
-        f"mean bits {tuning.mean_bits:.2f} over {len(kernel.sites)} rounding operations "
-        f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
-        "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
-    ]
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -171,18 +146,6 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _tuned_text(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
-                target: float) -> str:
-    from precisec.backend.mpfr import emit_mpfr
-
-    header = _header(kernel, source, tuning, measured, target)
-    if kernel.is_structured:
-        from precisec.backend.structured import emit_structured
-
-        return emit_structured(kernel, tuning.bits, header)
-    return emit_mpfr(kernel, tuning.bits, header)
-
-
 def _output_path(args: argparse.Namespace) -> Path:
     output = Path(args.output) if args.output else default_output(args.kernel, args.emit)
     if output.resolve() == Path(args.kernel).resolve():
@@ -194,30 +157,13 @@ def _output_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    if args.backend == "native":
-        from precisec.native_cli import cmd_tune_native
-
-        return cmd_tune_native(args)
-    started = time.perf_counter()
     kernel = load_kernel(args.kernel, args.function)
     target = require_target(kernel, args.rmse)
     output = _output_path(args)
-    tuning = tune(kernel, target, args.seed, args.samples)
-    test = Sample.draw(kernel, args.samples, test_seed(args.seed))
-    with tempfile.TemporaryDirectory(prefix="precisec-tune-") as tmp:
-        draft = Path(tmp) / f"{kernel.name}.c"
-        draft.write_text(_tuned_text(kernel, args.kernel, tuning, None, target))
-        verification = verify(kernel, draft, test)
-    measured = verification.measurement
-    if args.emit == "fpcore":
-        from precisec.backend.fpcore_out import emit_fpcore
-
-        text = emit_fpcore(kernel, tuning.bits)
-    else:
-        text = _tuned_text(kernel, args.kernel, tuning, measured, target)
-    _write_atomically(output, text)
-    elapsed = time.perf_counter() - started
-    ok = measured.rmse <= target
+    options = flow.Options(args.seed, args.samples, args.backend, args.emit)
+    result = flow.run(kernel, target, args.kernel, options)
+    _write_atomically(output, result.text)
+    tuning, measured = result.tuning, result.verification.measurement
     used = (measured.rmse / target) ** 2
     report = {
         **_analysis_json(tuning.analysis, tuning.bits, used),
@@ -227,13 +173,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "measured": _measurement_json(measured),
         "validation": _measurement_json(tuning.refinement.validation),
         "mean_bits": tuning.mean_bits,
-        "mapped_mean_bits": mean_bits(kernel.site_bits(tuning.mapped_bits)),
+        "mapped_mean_bits": mean_bits(tuning.mapped_bits),
         "refinement_bits_added": tuning.refinement.bits_added,
         "refinement_bits_removed": tuning.refinement.bits_removed,
         "training_steps": tuning.training.steps,
         "training_converged": tuning.training.converged,
-        "seconds": {**tuning.seconds, "verification": verification.seconds, "total": elapsed},
-        "within_target": ok,
+        "seconds": result.seconds,
+        "within_target": result.within_target,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -241,8 +187,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
               f"target RMSE {target:.3g}")
         print("\n".join(_rows_text(tuning.analysis, tuning.bits, used)))
-        stages = ", ".join(f"{k} {v:.1f}" for k, v in report["seconds"].items()
-                           if k != "total")
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
         _print_table([
             ("predicted RMSE (noise model)", f"{tuning.predicted_rmse:.3e}"),
             ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test "
@@ -252,11 +197,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
-            (f"{kernel.precision} baseline RMSE", f"{tuning.analysis.double.rmse:.3e}"),
-            ("time", f"{elapsed:.1f} s ({stages})"),
-            ("wrote", f"{output}" + ("" if ok else "  (TARGET MISSED)")),
+            (f"{kernel.precision} baseline RMSE", f"{tuning.analysis.baseline.rmse:.3e}"),
+            ("time", f"{result.seconds['total']:.1f} s ({stages})"),
+            ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
         ])
-    return 0 if ok else 1
+    return 0 if result.within_target else 1
 
 
 _BITS_COMMENT = re.compile(r"/\* \d+:\d+ \w+, (\d+) bits \*/")
@@ -270,8 +215,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
     text = tuned.read_text(errors="replace")
     native = "#include <mpfr.h>" not in text
-    sample = Sample.draw(kernel, args.samples, test_seed(args.seed))
-    verification = verify(kernel, tuned, sample, native=native)
+    with Evaluator(kernel) as evaluator:
+        sample = Sample.draw(evaluator, args.samples, test_seed(args.seed))
+    verification = flow.verify_text(kernel, text, sample, native=native)
     measured = verification.measurement
     bits = [int(b) for b in _BITS_COMMENT.findall(text)]
     ok = measured.rmse <= target
@@ -280,7 +226,7 @@ def cmd_check(args: argparse.Namespace) -> int:
               "measured": _measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
     divergence = verification.branch_divergence
-    if kernel.branches:
+    if kernel.n_branches:
         report["branch_divergence"] = divergence
     if args.json:
         print(json.dumps(report, indent=2))
@@ -295,7 +241,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             ("mean bits", "unknown" if not bits else f"{sum(bits) / len(bits):.2f}"),
             *([("branch divergence", "unknown (no trace hook in the tuned file)"
                 if divergence is None else f"{divergence:.2%} of inputs took another branch "
-                "path than the exact program")] if kernel.branches else []),
+                "path than the exact program")] if kernel.n_branches else []),
             ("verdict", "within target" if ok else "TARGET MISSED"),
         ])
     return 0 if ok else 1

@@ -51,26 +51,23 @@ class Row:
 
 
 def tune_row(kernel_path: str, paper: dict, out_dir: str, samples: int, seed: int) -> Row:
-    """Tune one kernel, write its tuned C into out_dir/tuned/, verify it by running it."""
-    from precisec.cli import _tuned_text
+    """Tune one kernel, write its tuned C into out_dir/tuned/, verified by running it."""
+    from precisec import flow
     from precisec.frontend.c import load_c
-    from precisec.pipeline import Sample, mean_bits, test_seed, tune, verify
+    from precisec.tune.tuner import mean_bits
 
     started = time.perf_counter()
     kernel = load_c(kernel_path)
     target = float(paper["fptuner_bound"])
-    tuning = tune(kernel, target, seed, samples)
+    result = flow.run(kernel, target, kernel_path, flow.Options(seed, samples))
     tuned_dir = Path(out_dir) / "tuned"
     tuned_dir.mkdir(parents=True, exist_ok=True)
-    tuned = tuned_dir / f"{kernel.name}.tuned.c"
-    test = Sample.draw(kernel, samples, test_seed(seed))
-    tuned.write_text(_tuned_text(kernel, kernel_path, tuning, None, target))
-    measured = verify(kernel, tuned, test).measurement
-    tuned.write_text(_tuned_text(kernel, kernel_path, tuning, measured, target))
-    return Row(kernel.name, len(kernel.rounding_ops), target, float(paper["paper_rmse"]),
+    (tuned_dir / f"{kernel.name}.tuned.c").write_text(result.text)
+    tuning, measured = result.tuning, result.verification.measurement
+    return Row(kernel.name, len(kernel.sites), target, float(paper["paper_rmse"]),
                float(paper["paper_mean_bits"]), measured.rmse, measured.max_error,
                tuning.mean_bits, tuning.predicted_rmse, tuning.analysis.optimum_mean_bits,
-               tuning.analysis.uniform_bits, tuning.analysis.double.rmse,
+               tuning.analysis.uniform_bits, tuning.analysis.baseline.rmse,
                mean_bits(tuning.mapped_bits), tuning.refinement.bits_added,
                tuning.refinement.bits_removed, time.perf_counter() - started)
 

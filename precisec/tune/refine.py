@@ -1,4 +1,4 @@
-"""Verified refinement of a precision allocation against exact emulation (design §3.4).
+"""Verified refinement of a precision allocation against exact emulation (docs/method.md §4).
 
 The mapped allocation is a model's guess; here it is measured with the precision emulator
 (bit-identical to the emitted MPFR code) against the exact reference on a validation
@@ -24,15 +24,17 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
-from precisec.ir import Kernel
-from precisec.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
-from precisec.reference import Reference, emulate
+from precisec.semantics.compiled import Reference
+from precisec.tune.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
 
 Z_ACCEPT = 3.0
 # A last single-bit lowering is not emulated when the calibrated first-order model says it
 # would miss the target even if the model overstated its MSE increase by MODEL_SLACK
 # (per-operation model error stays within a factor of about 1.6 on the FPTuner kernels).
 MODEL_SLACK = 2.0
+# Emulations the single-bit lowering pass may spend: it gains the last fraction of a bit
+# on small kernels, and would cost one emulation per site on large ones.
+SINGLE_BIT_TRIALS = 400
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class Measurement:
 
 @dataclass(frozen=True)
 class Refinement:
-    """The repaired allocation, how many single-bit moves each way it took, its measure."""
+    """The repaired allocation (bits per site), how many single-bit moves each way it
+    took, its validation measurement and how many emulations it cost."""
 
-    bits: dict[int, int]
+    bits: tuple[int, ...]
     bits_added: int
     bits_removed: int
     validation: Measurement
@@ -99,27 +102,55 @@ def _bits_key(bits: np.ndarray) -> tuple[int, ...]:
     return tuple(int(b) for b in bits)
 
 
-def _move_path(bits: np.ndarray, sens: np.ndarray, step: int, length: int) -> list[np.ndarray]:
-    """Allocations after 1..length greedy single-bit moves (+1: raise, −1: lower)."""
-    path: list[np.ndarray] = []
-    current = bits.copy()
-    for _ in range(length):
-        share = K_ROUNDING**2 * sens * 4.0 ** (-current.astype(float))
-        movable = (current < MAX_BITS) if step > 0 else (current > MIN_BITS)
-        if not np.any(movable):
-            break
-        score = np.where(movable, share if step > 0 else -share, -np.inf)
-        current = current.copy()
-        current[int(np.argmax(score))] += step
-        path.append(current)
-    return path
+class MovePath(Sequence[np.ndarray]):
+    """Allocations after 1..length greedy single-bit moves (+1: raise, −1: lower), each
+    move taken where the first-order model gains (or loses) the most. Only the moved sites
+    are stored, so a path over thousands of sites stays small; `path[k]` rebuilds the
+    allocation after k+1 moves."""
+
+    def __init__(self, bits: np.ndarray, sens: np.ndarray, step: int, length: int) -> None:
+        self.start, self.step = bits.copy(), step
+        moves: list[int] = []
+        current = bits.astype(float)
+        share = K_ROUNDING**2 * sens * 4.0 ** (-current)
+        for _ in range(length):
+            movable = (current < MAX_BITS) if step > 0 else (current > MIN_BITS)
+            if not np.any(movable):
+                break
+            site = int(np.argmax(np.where(movable, share if step > 0 else -share, -np.inf)))
+            current[site] += step
+            share[site] = K_ROUNDING**2 * sens[site] * 4.0 ** (-current[site])
+            moves.append(site)
+        self.moves = np.array(moves, dtype=int)
+
+    def __len__(self) -> int:
+        return len(self.moves)
+
+    def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
+        if k < 0:
+            k += len(self.moves)
+        counts = np.bincount(self.moves[:k + 1], minlength=len(self.start))
+        return self.start + self.step * counts
+
+
+class Reversed(Sequence[Candidate]):
+    """A sequence read backwards without copying it."""
+
+    def __init__(self, items: Sequence[Candidate]) -> None:
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> Candidate:  # type: ignore[override]
+        return self.items[len(self.items) - 1 - k]
 
 
 def first_true(path: Sequence[Candidate], ok: Callable[[Candidate], bool]) -> int | None:
     """Index of the first candidate in path for which ok holds (ok assumed monotone along
     the path: false, ..., false, true, ..., true), by bisection."""
     lo, hi = 0, len(path) - 1
-    if not path or not ok(path[hi]):
+    if not len(path) or not ok(path[hi]):
         return None
     while lo < hi:
         mid = (lo + hi) // 2
@@ -130,33 +161,48 @@ def first_true(path: Sequence[Candidate], ok: Callable[[Candidate], bool]) -> in
     return lo
 
 
-def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarray,
-           inputs: np.ndarray, reference: Reference) -> Refinement | None:
-    """Repair `start` until validated, then lower it; None if even MAX_BITS misses.
-    Moves are per site (`kernel.sites`, one per source operation); `sens` is per site."""
+def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
+           start: Sequence[int], sens: np.ndarray, reference: Reference,
+           max_trials: int = SINGLE_BIT_TRIALS) -> Refinement | None:
+    """Repair `start` (bits per site) until validated, then lower it; None if even
+    MAX_BITS misses. `emulate` gives the tuned outputs on the validation sample whose
+    exact outputs are `reference`; `sens` is per site. The last single-bit pass stops
+    after `max_trials` emulations (a count, not a time, so results stay deterministic)."""
     validator: Validator[np.ndarray] = Validator(
-        lambda bits: emulate(kernel, kernel.expand_bits(_bits_key(bits)), inputs), _bits_key,
-        reference, target)
-    initial = np.array(kernel.site_bits(start))
+        lambda bits: emulate(_bits_key(bits)), _bits_key, reference, target)
+    initial = np.array(start, dtype=int)
     bits = initial.copy()
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
         return None
     while not validator.accepts(bits):
-        path = _move_path(bits, sens, +1, 4 * len(bits))
-        if not path:
+        path = MovePath(bits, sens, +1, 4 * len(bits))
+        if not len(path):
             return None
         found = first_true(path, validator.accepts)
         bits = path[-1] if found is None else path[found]
-    path = _move_path(bits, sens, -1, 8 * len(bits))
-    found = first_true(path[::-1], validator.accepts)
+    lowered = MovePath(bits, sens, -1, 8 * len(bits))
+    found = first_true(Reversed(lowered), validator.accepts)
     if found is not None:
-        bits = path[len(path) - 1 - found]
+        bits = lowered[len(lowered) - 1 - found]
+    bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials)
+    difference = bits - initial
+    return Refinement(_bits_key(bits), int(np.sum(difference[difference > 0])),
+                      int(-np.sum(difference[difference < 0])), validator.measure(bits),
+                      len(validator.seen))
+
+
+def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.ndarray,
+                  target: float, budget: int) -> np.ndarray:
+    """Lower single sites one bit at a time, cheapest first, while the measurement
+    allows; trials the calibrated model rules out are not emulated."""
     improved = True
     while improved:
         improved = False
         shares = K_ROUNDING**2 * sens * 4.0 ** (-bits.astype(float))
         calibration = validator.measure(bits).rmse ** 2 / max(float(np.sum(shares)), 1e-300)
         for op in np.argsort(shares):
+            if len(validator.seen) >= budget:
+                return bits
             now = validator.measure(bits)
             bound = now.rmse**2 + Z_ACCEPT * now.mse_standard_error
             if bits[op] <= MIN_BITS or \
@@ -167,8 +213,4 @@ def refine(kernel: Kernel, target: float, start: dict[int, int], sens: np.ndarra
             if validator.accepts(trial):
                 bits, improved = trial, True
                 shares[op] *= 4.0
-    difference = bits - initial
-    return Refinement(kernel.expand_bits([int(b) for b in bits]),
-                      int(np.sum(difference[difference > 0])),
-                      int(-np.sum(difference[difference < 0])),
-                      validator.measure(bits), len(validator.seen))
+    return bits

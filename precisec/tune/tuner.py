@@ -1,0 +1,195 @@
+"""Analysis and tuning of one kernel: sensitivities, SGD, mapping, refinement.
+
+`analyze` is what `precisec analyze` reports; `tune` learns σ per site with the noise
+model (docs/method.md §2), maps σ to bits (§3) and repairs the allocation against exact
+emulation (§4). Nothing here builds the tuned file; `precisec.flow` does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import gmpy2
+import numpy as np
+
+from precisec.errors import PrecisecError
+from precisec.ir import Kernel
+from precisec.semantics import noise
+from precisec.semantics.compiled import Evaluator
+from precisec.semantics.interpret import context
+from precisec.tune.mapper import (
+    K_ROUNDING,
+    MAX_BITS,
+    MIN_BITS,
+    bits_for_sigma,
+    first_order_optimum,
+    sigma_for_bits,
+)
+from precisec.tune.refine import Measurement, Refinement, first_true, refine
+from precisec.tune.samples import Sample
+from precisec.tune.train import TrainingResult, train
+
+REFERENCE_BITS = 320
+
+
+def require_target(kernel: Kernel, target: float | None) -> float:
+    """The target RMSE: the command line's, else the kernel's rmse pragma."""
+    chosen = target if target is not None else kernel.target_rmse
+    if chosen is None:
+        raise PrecisecError(kernel.loc, f"no error target for '{kernel.name}': add "
+                                        "#pragma precisec rmse(T) or pass --rmse T")
+    if not (chosen > 0 and math.isfinite(chosen)):
+        raise PrecisecError(kernel.loc, f"the target RMSE must be positive and finite, "
+                                        f"got {chosen}")
+    return chosen
+
+
+def uniform(kernel: Kernel, bits: int) -> tuple[int, ...]:
+    return (bits,) * len(kernel.sites)
+
+
+def mean_bits(bits: tuple[int, ...] | list[int]) -> float:
+    """Over sites (source operations), each counted once however often it runs."""
+    return float(np.mean(bits)) if len(bits) else 0.0
+
+
+def smallest_uniform_bits(evaluator: Evaluator, target: float, sample: Sample) -> int | None:
+    """Fewest bits that, given to every operation, meet the target on the sample."""
+    kernel = evaluator.kernel
+    candidates = list(range(MIN_BITS, MAX_BITS + 1))
+
+    def meets(bits: int) -> bool:
+        outputs = evaluator.emulate(uniform(kernel, bits), sample.inputs).outputs
+        return sample.measure(outputs).rmse <= target
+
+    found = first_true(candidates, meets)
+    return None if found is None else candidates[found]
+
+
+@dataclass(frozen=True)
+class OperationRow:
+    """One rounding site in a report."""
+
+    site: int
+    line: int
+    col: int
+    op: str
+    sensitivity: float
+    double_share: float
+    bits: int | None = None
+    budget_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What `precisec analyze` reports."""
+
+    kernel: Kernel
+    target: float
+    sensitivities: np.ndarray
+    baseline: Measurement
+    uniform_bits: int | None
+    optimum_bits: np.ndarray
+
+    @property
+    def optimum_mean_bits(self) -> float:
+        return float(np.mean(self.optimum_bits)) if len(self.optimum_bits) else 0.0
+
+    def rows(self, bits: tuple[int, ...] | None = None,
+             budget_used: float = 1.0) -> list[OperationRow]:
+        """One row per site. With bits, each site's share of the error budget: the
+        fraction `budget_used` of τ² that was measured, apportioned among the sites by
+        their first-order contributions k²·S_i·4^-p_i (so the shares add up to it)."""
+        total = float(np.sum(self.sensitivities)) or 1.0
+        shares = None
+        if bits is not None:
+            contributions = K_ROUNDING**2 * self.sensitivities * 4.0 ** -np.array(bits, float)
+            shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
+        return [OperationRow(k, site.loc.line, site.loc.col, site.op,
+                             float(self.sensitivities[k]), float(self.sensitivities[k]) / total,
+                             None if bits is None else int(bits[k]),
+                             None if shares is None else float(shares[k]))
+                for k, site in enumerate(self.kernel.sites)]
+
+
+def analyze(evaluator: Evaluator, target: float, sample: Sample) -> Analysis:
+    """Sensitivities, the baseline (all double, or all single for float kernels),
+    the smallest uniform precision and the first-order optimum."""
+    kernel = evaluator.kernel
+    sens = noise.sensitivities(kernel, sample.inputs)
+    baseline = sample.measure(
+        evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
+    return Analysis(kernel, target, sens, baseline,
+                    smallest_uniform_bits(evaluator, target, sample),
+                    first_order_optimum(sens, target))
+
+
+def unreachable(kernel: Kernel, target: float) -> PrecisecError:
+    return PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even {MAX_BITS} "
+                                     "bits on every operation miss it (the result is returned "
+                                     f"as a {kernel.precision})")
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """A tuned allocation (bits per site) and how it was reached; no C built yet."""
+
+    analysis: Analysis
+    seed: int
+    training: TrainingResult
+    mapped_bits: tuple[int, ...]
+    refinement: Refinement
+    predicted_rmse: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def bits(self) -> tuple[int, ...]:
+        return self.refinement.bits
+
+    @property
+    def mean_bits(self) -> float:
+        return mean_bits(self.bits)
+
+
+def relative_rounding_error(text: str, bits: int) -> float:
+    """(c_p − c)/c for the decimal constant c rounded to nearest at `bits` bits."""
+    exact = gmpy2.mpfr(text, REFERENCE_BITS)
+    if exact == 0:
+        return 0.0
+    ctx = context(REFERENCE_BITS)
+    return float(ctx.div(ctx.sub(gmpy2.mpfr(text, bits), exact), exact))
+
+
+def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
+                   seed: int) -> float:
+    """The noise model's RMSE at an allocation, with each inexact constant's actual
+    rounding error in place of its noise."""
+    sigma = sigma_for_bits(np.array(bits))
+    errors = [relative_rounding_error(lit.text, bits[site])
+              for site, _, lit in noise.constant_slots(kernel)]
+    return math.sqrt(noise.predicted_mse(kernel, sigma, inputs, seed, significand_aware=True,
+                                         constant_errors=np.array(errors)))
+
+
+def tune(evaluator: Evaluator, target: float, seed: int, validation: Sample,
+         analysis: Analysis) -> Tuning:
+    """Noise model by SGD, σ mapped to bits, then refinement against exact emulation on
+    the validation sample."""
+    kernel = evaluator.kernel
+    if analysis.uniform_bits is None:
+        raise unreachable(kernel, target)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+    training = train(kernel, target, seed, analysis.sensitivities)
+    mapped = tuple(bits_for_sigma(float(s)) for s in training.sigma)
+    seconds["training"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    refinement = refine(lambda bits: evaluator.emulate(bits, validation.inputs).outputs,
+                        target, mapped, analysis.sensitivities, validation.reference)
+    if refinement is None:
+        raise unreachable(kernel, target)
+    seconds["refinement"] = time.perf_counter() - clock
+    predicted = predicted_rmse(kernel, refinement.bits, validation.inputs, seed)
+    return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds)
