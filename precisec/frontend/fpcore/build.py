@@ -1,0 +1,354 @@
+"""FPCore bodies to the IR, with `precisec.ir.builder.Builder`.
+
+Operations are emitted in evaluation order (arguments left to right, `let` bindings
+before the body), so each rounding operation is a site numbered in source order and
+located at its opening parenthesis. `(if c a b)` becomes a `Cond` whose sides are the two
+branches' regions; its condition is built from comparisons (a variadic comparison chains
+into `and`: `(< a b c)` is a<b and b<c; `(!= a b c)` says the values are pairwise
+distinct), `and`, `or`, `not`, `TRUE` and `FALSE`, and a condition that is constant
+picks its side statically (no branch). Literals are `Lit`s; the interpreters give them the
+precision the IR's literal rule says (docs/method.md §1).
+
+In `tuned` mode (the emitter's output read back) every rounding operation also records
+the precision of its annotation context (docs/fpbench.md).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from fractions import Fraction
+from itertools import pairwise
+
+from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend.fpcore.forms import (
+    CONSTANT_VALUES,
+    DOUBLE_BITS,
+    NON_REAL_CONSTANTS,
+    Core,
+    Precision,
+    annotation,
+    constant_text,
+    parse_arguments,
+    precision_bits,
+)
+from precisec.frontend.fpcore.names import argument_identifiers
+from precisec.frontend.fpcore.pre import ranges, target_rmse
+from precisec.frontend.fpcore.reader import (
+    MAX_EXPONENT,
+    Datum,
+    Number,
+    SList,
+    String,
+    Symbol,
+    decimal_text,
+    head,
+    render,
+    show,
+)
+from precisec.ir.builder import Builder
+from precisec.ir.check import verify
+from precisec.ir.core import REAL, Atom, Input, Kernel, Lit, Var
+from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
+
+NEGATION = ARITH_UNARY["-"]
+BY_ARITY: dict[tuple[str, int], OpSpec] = {
+    (spec.fpcore, spec.arity): spec for spec in FPCORE_OPERATIONS.values()
+    if spec.kind == "arith"}
+BY_ARITY.setdefault(("-", 1), NEGATION)
+COMPARISONS = {spec.fpcore: spec.name for spec in FPCORE_OPERATIONS.values()
+               if spec.kind == "compare"}
+BOOLEANS = frozenset({"and", "or", "not"})
+
+ARGUMENTS_KEY = "fpcore.arguments"
+"""Kernel property: the FPCore argument names, space-separated, in parameter order."""
+
+_FORMS = {
+    "while": "`while` loops are not supported",
+    "while*": "`while*` loops are not supported",
+    "for": "`for` loops are not supported",
+    "for*": "`for*` loops are not supported",
+    "tensor": "`tensor` (arrays) is not supported",
+    "tensor*": "`tensor*` (arrays) is not supported",
+    "array": "`array` (arrays and multiple results) is not supported",
+    "ref": "`ref` (array indexing) is not supported",
+    "dim": "`dim` (array dimensions) is not supported",
+    "size": "`size` (array dimensions) is not supported",
+    "cast": "`cast` is not supported",
+    "#": "`#` (integer precision) is not supported",
+}
+_CONDITION_HINT = "use comparisons (< <= > >= == !=), and, or, not, TRUE, FALSE"
+MAX_DEPTH = 20_000
+"""Python frames allowed while building (a 500-deep expression needs about 2,000)."""
+
+Scope = Mapping[str, Atom]
+
+
+def fpcore_operator(spec: OpSpec) -> str:
+    """How FPCore spells an arithmetic operation (negation is unary `-`)."""
+    assert spec.fpcore is not None
+    return "-" if spec.name == NEGATION.name else spec.fpcore
+
+
+def _hint(name: str) -> str:
+    """A let-bound name as a value hint (hints end up in generated C names)."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name)
+
+
+class BodyBuilder:
+    """Emits the IR of an FPCore body while walking it."""
+
+    def __init__(self, tuned: bool) -> None:
+        self.tuned = tuned
+        self.builder = Builder()
+        self.site_bits: list[int] = []
+
+    def constant(self, datum: Datum, scope: Scope) -> str | None:
+        """Decimal text if `datum` is a literal number or an (unshadowed) FPCore constant."""
+        if isinstance(datum, Number):
+            return datum.text
+        if isinstance(datum, Symbol) and datum.name in CONSTANT_VALUES \
+                and datum.name not in scope:
+            return constant_text(datum.name)
+        if head(datum) == "digits":
+            return self.digits(datum)
+        return None
+
+    @staticmethod
+    def digits(datum: Datum) -> str:
+        """`(digits m e b)`: the exact number m × b^e."""
+        assert isinstance(datum, SList)
+        parts = datum.items[1:]
+        if len(parts) != 3 or not all(isinstance(p, Number) and p.value.denominator == 1
+                                      for p in parts):
+            raise PrecisecError(datum.loc, "`digits` takes three integers (digits m e b)")
+        mantissa, exponent, base = (int(p.value) for p in parts if isinstance(p, Number))
+        if base < 2:
+            raise PrecisecError(datum.loc, "`digits` needs a base of at least 2")
+        if abs(exponent) * math.log10(base) > MAX_EXPONENT:
+            raise PrecisecError(datum.loc, f"`digits` number is out of range (beyond "
+                                           f"1e±{MAX_EXPONENT})")
+        return decimal_text(mantissa * Fraction(base) ** exponent)
+
+    def expression(self, datum: Datum, scope: Scope, context: Precision,
+                   hint: str = "") -> Atom:
+        """The value of a real expression; `hint` names the value it computes."""
+        if isinstance(datum, Symbol):
+            return self.symbol(datum, scope)
+        text = self.constant(datum, scope)
+        if text is not None:
+            return Lit.real(text)
+        if isinstance(datum, String):
+            raise PrecisecError(datum.loc, "a string is not a numeric expression")
+        assert isinstance(datum, SList)
+        if not datum.items:
+            raise PrecisecError(datum.loc, "empty expression `()`")
+        first = datum.items[0]
+        if not isinstance(first, Symbol):
+            raise PrecisecError(datum.loc, f"expected an operation, got `{show(first)}`")
+        name, args = first.name, datum.items[1:]
+        if name in ("let", "let*"):
+            return self.let(datum, scope, context, sequential=name == "let*", hint=hint)
+        if name == "!":
+            if not args:
+                raise PrecisecError(datum.loc, "`!` annotation without an expression")
+            inner = annotation(args[:-1], context, self.tuned, "an `!` annotation")
+            return self.expression(args[-1], scope, inner, hint)
+        if name in _FORMS:
+            raise PrecisecError(datum.loc, _FORMS[name])
+        if name == "if":
+            return self.branch(datum, args, scope, context, hint)
+        if name in COMPARISONS:
+            raise PrecisecError(datum.loc, f"comparison `{name}` is only supported in :pre "
+                                           "and in `if` conditions")
+        if name in BOOLEANS:
+            raise PrecisecError(datum.loc, f"boolean `{name}` is only supported in :pre and "
+                                           "in `if` conditions")
+        return self.operation(datum, name, args, scope, context, hint)
+
+    def symbol(self, datum: Symbol, scope: Scope) -> Atom:
+        if datum.name in scope:
+            return scope[datum.name]
+        if datum.name in CONSTANT_VALUES:
+            return Lit.real(constant_text(datum.name))
+        if datum.name in NON_REAL_CONSTANTS:
+            raise PrecisecError(datum.loc, f"constant `{datum.name}` "
+                                           f"{NON_REAL_CONSTANTS[datum.name]}; not supported")
+        raise PrecisecError(datum.loc, f"unknown variable `{datum.name}`")
+
+    def operation(self, datum: SList, name: str, args: Sequence[Datum], scope: Scope,
+                  context: Precision, hint: str) -> Atom:
+        spec = BY_ARITY.get((name, len(args)))
+        if spec is None:
+            arities = sorted(a for (n, a) in BY_ARITY if n == name)
+            if not arities:
+                raise PrecisecError(datum.loc, f"unknown operation `{name}` (not in "
+                                               "precisec's operation table)")
+            counts = " or ".join(str(a) for a in arities)
+            raise PrecisecError(datum.loc, f"`{name}` takes {counts} argument(s), "
+                                           f"got {len(args)}")
+        if spec.name == NEGATION.name:
+            text = self.constant(args[0], scope)
+            if text is not None:
+                return Lit.real(text[1:] if text.startswith("-") else f"-{text}")
+        values = [self.expression(a, scope, context) for a in args]
+        if self.tuned and spec.rounds:
+            if context is None:
+                raise PrecisecError(datum.loc, "no precision for this operation")
+            self.site_bits.append(context)
+        return self.builder.op(spec.name, values, datum.loc, hint)
+
+    def let(self, datum: SList, scope: Scope, context: Precision, sequential: bool,
+            hint: str) -> Atom:
+        form = show(datum.items[0])
+        if len(datum.items) != 3 or not isinstance(datum.items[1], SList):
+            raise PrecisecError(datum.loc, f"`{form}` needs a binding list and a body: "
+                                           f"({form} ([name expr] ...) body)")
+        inner = dict(scope)
+        bound: set[str] = set()
+        for binding in datum.items[1].items:
+            if not (isinstance(binding, SList) and len(binding.items) == 2
+                    and isinstance(binding.items[0], Symbol)):
+                raise PrecisecError(binding.loc, f"malformed `{form}` binding "
+                                                 f"`{show(binding)}`; expected [name expr]")
+            name = binding.items[0].name
+            if name in bound and not sequential:
+                raise PrecisecError(binding.loc, f"`{name}` is bound twice in one `let`")
+            bound.add(name)
+            inner[name] = self.expression(binding.items[1], inner if sequential else scope,
+                                          context, _hint(name))
+        return self.expression(datum.items[2], inner, context, hint)
+
+    # -- branches ------------------------------------------------------------------------
+
+    def branch(self, datum: SList, args: Sequence[Datum], scope: Scope, context: Precision,
+               hint: str) -> Atom:
+        """`(if cond then else)`: a `Cond` numbered when its condition has been computed;
+        a constant condition picks its side."""
+        if len(args) != 3:
+            raise PrecisecError(datum.loc, f"`if` takes a condition and two expressions "
+                                           f"(if cond then else), got {len(args)} argument(s)")
+        cond = self.condition(args[0], scope, context)
+        if isinstance(cond, bool):
+            return self.expression(args[1] if cond else args[2], scope, context, hint)
+        number = self.builder.new_branch()
+        sides = []
+        for side in args[1:]:
+            self.builder.push()
+            value = self.expression(side, scope, context, hint)
+            sides.append(self.builder.pop((), (value,)))
+        (merged,) = self.builder.cond(cond, sides[0], sides[1], datum.loc, (hint,), number)
+        return merged
+
+    def condition(self, datum: Datum, scope: Scope, context: Precision) -> Atom | bool:
+        """A boolean expression: a Python bool when constant (TRUE, FALSE and what they
+        decide), else a boolean value."""
+        if isinstance(datum, Symbol) and datum.name in ("TRUE", "FALSE") \
+                and datum.name not in scope:
+            return datum.name == "TRUE"
+        name = head(datum)
+        if name == "!" and isinstance(datum, SList) and len(datum.items) >= 2:
+            inner = annotation(datum.items[1:-1], context, self.tuned, "an `!` annotation")
+            return self.condition(datum.items[-1], scope, inner)
+        if not isinstance(datum, SList) or name not in COMPARISONS.keys() | BOOLEANS:
+            raise PrecisecError(datum.loc, f"`{show(datum)}` is not a supported condition; "
+                                           f"{_CONDITION_HINT}")
+        args = datum.items[1:]
+        if name == "not":
+            if len(args) != 1:
+                raise PrecisecError(datum.loc, f"`not` takes 1 argument, got {len(args)}")
+            term = self.condition(args[0], scope, context)
+            if isinstance(term, bool):
+                return not term
+            return self.builder.op("not", (term,), datum.loc)
+        if name in ("and", "or"):
+            return self.junction(datum.loc, name, args, scope, context)
+        if len(args) < 2:
+            raise PrecisecError(datum.loc, f"comparison `{name}` needs two operands or more")
+        values = [self.expression(a, scope, context) for a in args]
+        pairs = [(a, b) for k, a in enumerate(values) for b in values[k + 1:]] \
+            if name == "!=" else list(pairwise(values))
+        terms = [self.builder.op(COMPARISONS[name], pair, datum.loc) for pair in pairs]
+        return self.chain("and", terms, datum.loc)
+
+    def junction(self, loc: SourceLoc, name: str, args: Sequence[Datum], scope: Scope,
+                 context: Precision) -> Atom | bool:
+        """`and`/`or`: constant terms drop out or decide the whole (left to right)."""
+        absorbing = name == "or"
+        terms: list[Atom] = []
+        for arg in args:
+            term = self.condition(arg, scope, context)
+            if isinstance(term, bool):
+                if term == absorbing:
+                    return absorbing
+                continue
+            terms.append(term)
+        if not terms:
+            return not absorbing
+        return self.chain(name, terms, loc)
+
+    def chain(self, name: str, terms: Sequence[Atom], loc: SourceLoc) -> Atom:
+        """Left-nested `name` (and/or) of the terms."""
+        result = terms[0]
+        for term in terms[1:]:
+            result = self.builder.op(name, (result, term), loc)
+        return result
+
+
+@contextmanager
+def _deep_recursion() -> Iterator[None]:
+    """Room for deeply nested expressions (the walk recurses once per nesting level)."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MAX_DEPTH))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
+    """The IR of one FPCore and, when `tuned`, the bits of each site (else empty)."""
+    top = core.prop(":precision")
+    # A binary32 FPCore is a float kernel (float inputs and result, single-precision
+    # baseline); its operations are tuned like any other, so they are built at no fixed
+    # precision of their own.
+    float_kernel = isinstance(top, Symbol) and top.name == "binary32"
+    if float_kernel and not tuned:
+        context: Precision = DOUBLE_BITS
+    else:
+        context = precision_bits(top, tuned, top_level=True) if top is not None \
+            else DOUBLE_BITS
+    arguments = parse_arguments(core, tuned)
+    c_names = argument_identifiers([a.name for a in arguments])
+    body = BodyBuilder(tuned)
+    params = [Var(REAL, (), c_name) for c_name in c_names]
+    scope = {a.name: var for a, var in zip(arguments, params, strict=True)}
+    try:
+        with _deep_recursion():
+            result = body.expression(core.body, scope, context)
+    except RecursionError as err:
+        raise PrecisecError(core.loc, "expression nested too deeply") from err
+    bounds = ranges(core, arguments)
+    inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
+              for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
+    kernel = body.builder.kernel(
+        core.kernel_name, core.loc, inputs, params, True, (result,),
+        precision="float" if float_kernel else "double", target_rmse=target_rmse(core),
+        properties=kernel_properties(core, [a.name for a in arguments]))
+    return verify(kernel), body.site_bits
+
+
+def kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """What the FPCore emitter reuses: the argument names, every property as text."""
+    return ((ARGUMENTS_KEY, " ".join(names)),
+            *((key.name, render(value)) for key, value in core.order))
+
+
+def fpcore_argument_names(kernel: Kernel) -> tuple[str, ...]:
+    """The FPCore name of each input (its C name for a kernel not read from FPCore)."""
+    names = kernel.prop(ARGUMENTS_KEY)
+    return tuple(names.split(" ")) if names is not None else \
+        tuple(p.name for p in kernel.inputs)
