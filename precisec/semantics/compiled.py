@@ -1,0 +1,318 @@
+"""Compiled evaluation: the exact reference and precision emulation as one C program.
+
+This is `precisec.semantics.interpret` (the defining semantics, docs/method.md §1–2) at C
+speed. The kernel is written once, by the shared C walker in the MPFR dialect, with every
+precision read at run time from a table, so one build per kernel serves the exact
+reference at any working precision and the emulation of every allocation; its cost is
+linear in the dynamic operations and its memory independent of them. A driver `main`
+streams the samples of an input file through the kernel and writes each sample's results
+(and branch-decision hash) to a results file; the samples are split over worker processes.
+
+Emulation is bit for bit `interpret.point_outputs` (and the hash of `interpret.run`'s
+trace, `precisec.toolchain.trace_hash`). The exact reference is `interpret.run` with
+`exact_bits` as double-double (hi + lo), and checks itself: every sample is recomputed at
+1.5 times the precision, and samples whose results (or decisions) move are escalated
+until two precisions agree, up to `MAX_BITS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from precisec.errors import PrecisecError
+from precisec.ir.core import Input, Kernel
+from precisec.semantics.cmpfr import MpfrDialect, Slot, clears, declarations, initialisations
+from precisec.semantics.cwalk import Precisions, Walker, array_groups, compute_widths
+from precisec.toolchain import (
+    BRANCH_HASH_C,
+    Emulation,
+    ProgramFailed,
+    compile_c,
+    read_rows,
+    run_programs,
+)
+
+REFERENCE_BITS = 320
+MAX_BITS = 4096
+ESCALATION = 1.5
+EVALUATOR_FLAGS = ("-std=c11", "-O1", "-w")
+# Table entries before the slot precisions: exact, round_arguments, result bits, widest.
+_HEADER = 4
+
+_PRELUDE = """\
+#include <stdio.h>
+#include <stdlib.h>
+#include <mpfr.h>
+{hash}uint64_t pc_branch_hash;
+static long pc_exact, pc_round_arguments, pc_sample;
+static mpfr_t pc_round, pc_residual;
+#define PC_ROUND(s, v) (pc_round_arguments && mpfr_get_prec(v) > mpfr_get_prec(s) \\
+    ? (mpfr_set((s), (v), MPFR_RNDN), (mpfr_ptr) (s)) : (mpfr_ptr) (v))
+#define PC_FINITE(v, k) do {{ if (pc_exact && !mpfr_number_p(v)) pc_domain((k), (v)); }} while (0)
+
+static void pc_domain(int k, mpfr_srcptr v)
+{{
+    fprintf(stderr, "precisec-domain %d %ld %s\\n", k, pc_sample,
+            mpfr_nan_p(v) ? "nan" : mpfr_sgn(v) > 0 ? "inf" : "-inf");
+    exit(3);
+}}
+
+static void pc_result(mpfr_srcptr v, double *out)
+{{
+    if (pc_exact) {{
+        out[0] = mpfr_get_d(v, MPFR_RNDN);
+        mpfr_sub_d(pc_residual, v, out[0], MPFR_RNDN);
+        out[1] = mpfr_get_d(pc_residual, MPFR_RNDN);
+    }} else {{
+        mpfr_set(pc_round, v, MPFR_RNDN);
+        out[0] = mpfr_get_d(pc_round, MPFR_RNDN);
+    }}
+}}
+"""
+
+_MAIN = """\
+static long pc_prec[{table}];
+static double pc_row[{row}];
+static double pc_res[{res}];
+
+int main(int argc, char **argv)
+{{
+    if (argc != 6) return 2;
+    FILE *table = fopen(argv[1], "rb"), *in = fopen(argv[2], "rb"), *out = fopen(argv[5], "wb");
+    if (table == NULL || in == NULL || out == NULL) return 2;
+    if (fread(pc_prec, sizeof(long), {table}, table) != {table}) return 2;
+    fclose(table);
+    long first = atol(argv[3]), count = atol(argv[4]);
+    pc_exact = pc_prec[0];
+    pc_round_arguments = pc_prec[1];
+    mpfr_init2(pc_round, pc_prec[2]);
+    mpfr_init2(pc_residual, pc_prec[3]);
+{setup}
+    if (fseek(in, first * {width} * (long) sizeof(double), SEEK_SET) != 0) return 2;
+    size_t doubles = pc_exact ? {results} * 2 : {results};
+    for (long s = 0; s < count; s++) {{
+        if (fread(pc_row, sizeof(double), {width}, in) != {width}) return 2;
+        pc_sample = first + s;
+        pc_branch_hash = PC_HASH_START;
+        pc_kernel(pc_row, pc_res);
+        if (fwrite(pc_res, sizeof(double), doubles, out) != doubles) return 4;
+{hash_write}    }}
+{teardown}
+    mpfr_clears(pc_round, pc_residual, (mpfr_ptr) 0);
+    fclose(in);
+    return fclose(out) == 0 ? 0 : 4;
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The real-number results as double-double: hi + lo, each (n, len(result_labels)),
+    so `tuned − exact` is exact in numpy; per sample the branch-decision hash of the real
+    program (None without branches); `bits`, the working precision finally used."""
+
+    hi: np.ndarray
+    lo: np.ndarray
+    branches: np.ndarray | None
+    bits: int
+
+    def errors(self, outputs: np.ndarray) -> np.ndarray:
+        """outputs − exact, for outputs close to the exact values."""
+        return (outputs - self.hi) - self.lo
+
+
+@dataclass(frozen=True)
+class _Program:
+    source: str
+    slots: list[Slot]
+    numbers: list  # the equations PC_FINITE reports, by number
+
+
+def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
+    """The evaluator's C source: the walker's kernel with run-time precisions, and main."""
+    dialect = MpfrDialect(lambda site: f"site {site}", round_arguments=True, check_finite=True)
+    walker = Walker(kernel, dialect, groups)
+    prologue: list[str] = []
+    position = 0
+    for param, var in zip(kernel.params, kernel.body.params, strict=True):
+        kind = "in" if isinstance(param, Input) else "out"
+        name = walker.reserve(f"pc_{kind}_{param.name}")
+        if not var.shape:
+            walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
+            prologue.append(f"mpfr_set_d({name}, pc_in[{position}], MPFR_RNDN);")
+            position += 1
+            continue
+        walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
+                                                       var.size)
+        if kind == "in":
+            prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
+                            f"mpfr_set_d({name}[pc_k], pc_in[{position} + pc_k], MPFR_RNDN);")
+            position += var.size
+        else:
+            prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
+                            f"mpfr_set_zero({name}[pc_k], 1);")
+    walker.run()
+    epilogue = ["const int pc_stride = pc_exact ? 2 : 1;"]
+    offset = 0
+    results = list(kernel.body.results)
+    if kernel.returns:
+        epilogue.append(f"pc_result({dialect.ref(walker, results.pop(0))}, pc_out);")
+        offset = 1
+    for out, result in zip(kernel.outputs, results, strict=True):
+        epilogue.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) pc_result("
+                        f"{walker.array(result)}[pc_k], pc_out + ({offset} + pc_k) * pc_stride);")
+        offset += out.size
+    width = len(kernel.input_labels)
+    count = len(kernel.result_labels)
+    setup = [*initialisations(dialect.slots, lambda k, _: f"pc_prec[{_HEADER + k}]"),
+             *(f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
+               for name, text in dialect.literal_texts())]
+    hash_write = ("        if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, out) != 1) "
+                  "return 4;\n") if kernel.n_branches else ""
+    source = "\n".join([
+        _PRELUDE.format(hash=BRANCH_HASH_C), *declarations(dialect.slots, "static "), "",
+        "static void pc_kernel(const double *pc_in, double *pc_out)", "{",
+        *(f"    {line}" for line in prologue), *walker.lines,
+        *(f"    {line}" for line in epilogue), "}", "",
+        _MAIN.format(table=_HEADER + len(dialect.slots), row=max(width, 1),
+                     res=max(2 * count, 1), width=width, results=count,
+                     setup="\n".join(f"    {line}" for line in setup), hash_write=hash_write,
+                     teardown="\n".join(f"    {line}" for line in clears(dialect.slots)))])
+    return _Program(source, dialect.slots, walker.numbers)
+
+
+class Evaluator:
+    """The kernel compiled once for exact and emulated evaluation (a context manager; the
+    build directory goes on `close`)."""
+
+    def __init__(self, kernel: Kernel, workers: int | None = None) -> None:
+        self.kernel = kernel
+        self.workers = max(1, workers or min(2, os.cpu_count() or 1))
+        self.groups = array_groups(kernel)
+        self._program = _program(kernel, self.groups)
+        self._dir = tempfile.TemporaryDirectory(prefix="precisec-eval-")
+        self._calls = itertools.count()
+        workdir = Path(self._dir.name)
+        source = workdir / "evaluator.c"
+        source.write_text(self._program.source)
+        self._executable = workdir / "evaluator"
+        compile_c([source], self._executable, flags=EVALUATOR_FLAGS, mpfr=True)
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._dir.cleanup()
+
+    # -- public evaluations -----------------------------------------------------------------
+    def emulate(self, site_bits: Sequence[int], inputs: np.ndarray,
+                round_arguments: bool = False) -> Emulation:
+        """Outputs with site s rounding at site_bits[s] (`interpret.point_outputs`), and
+        the branch hashes; with `round_arguments`, arguments wider than their operation
+        are rounded to it first (the native backend's casts)."""
+        if any(b < 1 for b in site_bits):
+            raise ValueError("precisions must be at least 1 bit")
+        inputs = self._inputs(inputs)
+        values, hashes = self._run(Precisions.emulation(self.kernel, site_bits), inputs,
+                                   exact=False, round_arguments=round_arguments)
+        return Emulation(values[:, :, 0], hashes)
+
+    def exact(self, inputs: np.ndarray, bits: int = REFERENCE_BITS) -> Reference:
+        """The real-number results, checked by recomputation at higher precision; a
+        non-finite result of any real operation is a PrecisecError at that operation."""
+        inputs = self._inputs(inputs)
+        level = bits
+        values, hashes = self._run(Precisions.exact(self.kernel, level), inputs, exact=True)
+        final = values.copy()
+        final_hashes = None if hashes is None else hashes.copy()
+        pending = np.arange(len(inputs))
+        used = bits
+        while pending.size:
+            if level >= MAX_BITS:
+                raise PrecisecError(self.kernel.loc, "the exact reference is unstable: results "
+                                    f"still move above {level} bits, at "
+                                    f"{self._point(inputs[pending[0]])}")
+            higher = math.ceil(level * ESCALATION)
+            check, check_hashes = self._run(Precisions.exact(self.kernel, higher),
+                                            inputs[pending], exact=True)
+            agree = np.all(values.view("<u8") == check.view("<u8"), axis=(1, 2))
+            if hashes is not None and check_hashes is not None:
+                agree &= hashes == check_hashes
+            if agree.any():
+                used = level
+            final[pending[agree]] = values[agree]
+            if final_hashes is not None and hashes is not None:
+                final_hashes[pending[agree]] = hashes[agree]
+            pending, values, level = pending[~agree], check[~agree], higher
+            hashes = None if check_hashes is None else check_hashes[~agree]
+        return Reference(final[:, :, 0], final[:, :, 1], final_hashes, used)
+
+    # -- running the program ----------------------------------------------------------------
+    def _inputs(self, inputs: np.ndarray) -> np.ndarray:
+        inputs = np.ascontiguousarray(inputs, dtype="<f8")
+        width = len(self.kernel.input_labels)
+        if inputs.ndim != 2 or inputs.shape[1] != width:
+            raise ValueError(f"inputs of shape {inputs.shape}, expected (n, {width})")
+        return inputs
+
+    def _point(self, row: np.ndarray) -> str:
+        return ", ".join(f"{label}={float(v)!r}"
+                         for label, v in zip(self.kernel.input_labels, row, strict=True))
+
+    def _run(self, rule: Precisions, inputs: np.ndarray, *, exact: bool,
+             round_arguments: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per sample, the results (n, results, 2 if exact else 1) and the branch hashes."""
+        count, results = len(inputs), len(self.kernel.result_labels)
+        per = 2 if exact else 1
+        hashed = self.kernel.n_branches > 0
+        if count == 0:
+            return np.zeros((0, results, per)), np.zeros(0, np.uint64) if hashed else None
+        widths = compute_widths(self.kernel, self.groups, rule)
+        precisions = [widths.bits(slot.key) for slot in self._program.slots]
+        result_bits = rule.literal_bits if exact else self.kernel.baseline_bits
+        widest = max([*precisions, result_bits, rule.input_bits])
+        table = np.array([int(exact), int(round_arguments), result_bits, widest, *precisions],
+                         dtype=np.int64)
+        call = next(self._calls)
+        workdir = Path(self._dir.name)
+        table_path, input_path = workdir / f"table{call}.bin", workdir / f"inputs{call}.bin"
+        table.tofile(table_path)
+        inputs.tofile(input_path)
+        bounds = np.linspace(0, count, min(self.workers, count) + 1).astype(int)
+        outputs = [workdir / f"results{call}_{k}.bin" for k in range(len(bounds) - 1)]
+        commands = [[str(self._executable), str(table_path), str(input_path), str(first),
+                     str(last - first), str(path)]
+                    for first, last, path in zip(bounds[:-1], bounds[1:], outputs, strict=True)]
+        try:
+            run_programs(commands, timeout=None)
+            rows = np.concatenate([read_rows(path, last - first, results * per, hashed)
+                                   for first, last, path in zip(bounds[:-1], bounds[1:],
+                                                                outputs, strict=True)])
+        except ProgramFailed as failed:
+            raise self._failure(failed, inputs) from None
+        finally:
+            for path in (table_path, input_path, *outputs):
+                path.unlink(missing_ok=True)
+        values = np.array(rows["values"]).reshape(count, results, per)
+        return values, (np.array(rows["hash"]) if hashed else None)
+
+    def _failure(self, failed: ProgramFailed, inputs: np.ndarray) -> PrecisecError:
+        words = failed.stderr.split()
+        if failed.returncode == 3 and len(words) == 4 and words[0] == "precisec-domain":
+            eqn = self._program.numbers[int(words[1])]
+            point = self._point(inputs[int(words[2])])
+            return PrecisecError(eqn.loc, f"'{eqn.op}' has a non-finite result ({words[3]}) on "
+                                          f"the input domain, at {point}")
+        detail = f": {failed.stderr.strip()}" if failed.stderr.strip() else ""
+        return PrecisecError(self.kernel.loc, f"the compiled evaluator {failed}{detail}")

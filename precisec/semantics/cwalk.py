@@ -1,0 +1,480 @@
+"""One walk from the structured IR to C, shared by every C emitter.
+
+The walker writes the kernel's control structure: a loop becomes a C `for` over a `long`
+trip counter, a branch an `if`/`else` on `PRECISEC_BRANCH(b, cond)`, loop-carried and
+merged values are C variables assigned at the end of each iteration or side, integer and
+boolean code is plain C. What a *real* value is (an `mpfr_t`, a hardware float) and how
+each operation computes it is the `Dialect`'s business: a rule table keyed by op name
+(`precisec.semantics.cmpfr` for MPFR, `precisec.backend.native` for hardware formats).
+
+Two analyses make in-place C agree with the functional IR (docs/method.md §1):
+
+* `array_groups`: every array value descends from one kernel parameter and is updated in
+  place, so a version must never be read after it was superseded (`IRError` otherwise).
+* `compute_widths`: the precision every real value needs so that copies, merges, loads,
+  stores and exact operations never round. It is the interpreter's rule
+  (`precisec.semantics.interpret`) made static: a rounding operation has its site's
+  bits, an exact one its widest argument's, a merged or carried variable the widest value
+  it can receive (a fixpoint over loops), an array the widest element ever stored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from precisec.ir.check import IRError
+from precisec.ir.core import (
+    INT,
+    REAL,
+    Atom,
+    Cond,
+    Eqn,
+    Input,
+    Kernel,
+    Lit,
+    Loop,
+    Region,
+    Var,
+)
+
+INPUT_BITS = 53
+INT_BITS = 64
+
+
+@dataclass(frozen=True)
+class Precisions:
+    """The precision rule of one evaluation: per-site bits, and the bits of a literal no
+    rounding operation consumes, of an input, of an integer converted to real."""
+
+    site_bits: Sequence[int]
+    literal_bits: int
+    input_bits: int = INPUT_BITS
+    int_bits: int = INT_BITS
+
+    @staticmethod
+    def emulation(kernel: Kernel, site_bits: Sequence[int]) -> Precisions:
+        if len(site_bits) != len(kernel.sites):
+            raise ValueError(f"{len(site_bits)} precisions for {len(kernel.sites)} sites")
+        return Precisions(tuple(int(b) for b in site_bits), kernel.baseline_bits)
+
+    @staticmethod
+    def exact(kernel: Kernel, bits: int) -> Precisions:
+        return Precisions((bits,) * len(kernel.sites), bits)
+
+
+# A precision key: ("var", id(var)), ("group", array group), ("site", site) for a value
+# at a site's precision, ("literal", 0) for a literal outside rounding operations.
+Key = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Precisions of every real scalar (by id) and array group under one `Precisions`."""
+
+    scalars: dict[int, int]
+    groups: dict[int, int]
+    rule: Precisions
+
+    def bits(self, key: Key) -> int:
+        kind, ref = key
+        if kind == "var":
+            return self.scalars[ref]
+        if kind == "group":
+            return self.groups[ref]
+        if kind == "site":
+            return self.rule.site_bits[ref]
+        return self.rule.literal_bits
+
+
+def array_groups(kernel: Kernel) -> dict[int, int]:
+    """The array parameter (its position) every array value descends from, by value id.
+
+    Raises IRError if a superseded version of an array is read, since emitted code
+    updates arrays in place."""
+    groups: dict[int, int] = {}
+    current: dict[int, int | None] = {}
+
+    def read(atom: Atom, where: object) -> int:
+        group = groups.get(id(atom))
+        if group is None or current[group] != id(atom):
+            name = atom.hint if isinstance(atom, Var) else atom
+            raise IRError(f"{kernel.name}: array {name or '?'} read at {where} after it was "
+                          "updated (emitted C updates arrays in place)")
+        return group
+
+    def define(var: Var, group: int) -> None:
+        groups[id(var)] = group
+        current[group] = id(var)
+
+    def loop(stmt: Loop) -> None:
+        before = dict(current)
+        carried = [(p, read(a, stmt.loc)) for p, a in zip(stmt.carried, stmt.init, strict=True)
+                   if p.shape]
+        for param, group in carried:
+            define(param, group)
+        region(stmt.body)
+        for (param, group), result in zip(carried, (r for p, r in zip(
+                stmt.carried, stmt.body.results, strict=True) if p.shape), strict=True):
+            if read(result, stmt.loc) != group:
+                raise IRError(f"{kernel.name}: loop at {stmt.loc} carries {param.hint} "
+                              "between two arrays")
+        moved = {g for g in current if current[g] != before[g]} - {g for _, g in carried}
+        if moved:
+            raise IRError(f"{kernel.name}: loop at {stmt.loc} updates an array it does not "
+                          "carry")
+        for out, (_, group) in zip((o for o in stmt.outs if o.shape), carried, strict=True):
+            define(out, group)
+
+    def cond(stmt: Cond) -> None:
+        before = dict(current)
+        region(stmt.then)
+        sides = [[read(r, stmt.loc) for r in stmt.then.results if isinstance(r, Var) and r.shape]]
+        after_then = dict(current)
+        current.update(before)
+        region(stmt.other)
+        sides.append([read(r, stmt.loc) for r in stmt.other.results
+                      if isinstance(r, Var) and r.shape])
+        if sides[0] != sides[1]:
+            raise IRError(f"{kernel.name}: branch at {stmt.loc} merges two arrays")
+        for group in current:
+            if group not in sides[0] and (current[group] != before[group]
+                                          or after_then[group] != before[group]):
+                current[group] = None
+        for out, group in zip((o for o in stmt.outs if o.shape), sides[0], strict=True):
+            define(out, group)
+
+    def region(body: Region) -> None:
+        for stmt in body.stmts:
+            if isinstance(stmt, Eqn):
+                if stmt.op == "load":
+                    read(stmt.args[0], stmt.loc)
+                elif stmt.op == "store":
+                    define(stmt.out, read(stmt.args[0], stmt.loc))
+            elif isinstance(stmt, Loop):
+                loop(stmt)
+            else:
+                cond(stmt)
+
+    for position, var in enumerate(kernel.body.params):
+        if var.shape:
+            define(var, position)
+    region(kernel.body)
+    for result in kernel.body.results:
+        if isinstance(result, Var) and result.shape:
+            read(result, kernel.loc)
+    return groups
+
+
+def compute_widths(kernel: Kernel, groups: dict[int, int], rule: Precisions) -> Widths:
+    """Every real value's precision under `rule` (the least fixpoint of the max rules)."""
+    scalars: dict[int, int] = {}
+    group_bits: dict[int, int] = {}
+    changed = True
+
+    def width(atom: Atom, site: int | None = None) -> int:
+        if isinstance(atom, Lit):
+            return rule.site_bits[site] if site is not None else rule.literal_bits
+        if atom.shape:
+            return group_bits[groups[id(atom)]]
+        return scalars.get(id(atom), 0)
+
+    def widen(var: Var, bits: int) -> None:
+        nonlocal changed
+        if var.type == REAL and not var.shape and bits > scalars.get(id(var), 0):
+            scalars[id(var)] = bits
+            changed = True
+
+    def eqn(stmt: Eqn) -> None:
+        nonlocal changed
+        kind = stmt.spec.kind
+        if stmt.site is not None:
+            widen(stmt.out, rule.site_bits[stmt.site])
+        elif kind == "arith":
+            widen(stmt.out, max(width(a) for a in stmt.args))
+        elif kind == "convert":
+            widen(stmt.out, rule.int_bits)
+        elif stmt.op == "load":
+            widen(stmt.out, width(stmt.args[0]))
+        elif stmt.op == "store":
+            group = groups[id(stmt.args[0])]
+            if width(stmt.args[-1]) > group_bits[group]:
+                group_bits[group] = width(stmt.args[-1])
+                changed = True
+
+    def region(body: Region) -> None:
+        for stmt in body.stmts:
+            if isinstance(stmt, Eqn):
+                eqn(stmt)
+            elif isinstance(stmt, Loop):
+                for param, init in zip(stmt.carried, stmt.init, strict=True):
+                    widen(param, width(init))
+                region(stmt.body)
+                for param, result, out in zip(stmt.carried, stmt.body.results, stmt.outs,
+                                              strict=True):
+                    widen(param, width(result))
+                    widen(out, width(param))
+            else:
+                region(stmt.then)
+                region(stmt.other)
+                for out, a, b in zip(stmt.outs, stmt.then.results, stmt.other.results,
+                                     strict=True):
+                    widen(out, max(width(a), width(b)))
+
+    for param, var in zip(kernel.params, kernel.body.params, strict=True):
+        start = rule.input_bits if isinstance(param, Input) else 1
+        if var.shape:
+            group_bits[groups[id(var)]] = start
+        else:
+            scalars[id(var)] = start
+    while changed:
+        changed = False
+        region(kernel.body)
+    return Widths(scalars, group_bits, rule)
+
+
+def used_values(kernel: Kernel) -> set[int]:
+    """Ids of the values some statement, branch or result reads."""
+    used: set[int] = set()
+
+    def atoms(items: Sequence[Atom]) -> None:
+        used.update(id(a) for a in items if isinstance(a, Var))
+
+    def region(body: Region) -> None:
+        for stmt in body.stmts:
+            if isinstance(stmt, Eqn):
+                atoms(stmt.args)
+            elif isinstance(stmt, Loop):
+                atoms(stmt.init)
+                region(stmt.body)
+            else:
+                atoms([stmt.pred])
+                region(stmt.then)
+                region(stmt.other)
+        atoms(body.results)
+
+    region(kernel.body)
+    return used
+
+
+class Dialect(Protocol):
+    """How real values are stored and computed; every method writes through the walker."""
+
+    def note(self, site: int) -> str:
+        """The tail of a site's comment (`12 bits`)."""
+
+    def arith(self, walker: Walker, eqn: Eqn) -> None:
+        """An arithmetic operation or an integer converted to real."""
+
+    def compare(self, walker: Walker, eqn: Eqn) -> str:
+        """A comparison of reals as a C int expression."""
+
+    def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None: ...
+
+    def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None: ...
+
+    def declare(self, walker: Walker, var: Var) -> None:
+        """A merged or carried real variable, assigned later."""
+
+    def assign(self, walker: Walker, target: Var, source: Atom) -> None:
+        """target = source, exactly (target is at least as wide)."""
+
+    def temp(self, walker: Walker, temp: Var, source: Var) -> None:
+        """A fresh copy `temp` of `source`, as wide as it."""
+
+
+_NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _int_literal(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+class Walker:
+    """Writes a kernel's body as C statements. Emitters name the parameters (`names` for
+    scalars, `storage` for array groups) before `run`."""
+
+    def __init__(self, kernel: Kernel, dialect: Dialect, groups: dict[int, int]) -> None:
+        self.kernel = kernel
+        self.dialect = dialect
+        self.groups = groups
+        self.used = used_values(kernel)
+        self.names: dict[int, str] = {}
+        self.storage: dict[int, str] = {}
+        self.lines: list[str] = []
+        self.numbers: list[Eqn] = []
+        self.depth = 1
+        self.count = 0
+        self.reserved: set[str] = set()
+
+    # -- names and text -------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        """A new name `pc_<hint>_<n>`, never a reserved one."""
+        stem = _NOT_IDENT.sub("", hint)[:24] or "v"
+        while True:
+            self.count += 1
+            name = f"pc_{stem}_{self.count}"
+            if name not in self.reserved:
+                return name
+
+    def reserve(self, name: str) -> str:
+        """A name the emitter chose (a parameter's copy), kept out of `fresh`'s way."""
+        self.reserved.add(name)
+        return name
+
+    def define(self, var: Var) -> str:
+        name = self.fresh(var.hint)
+        self.names[id(var)] = name
+        return name
+
+    def name(self, var: Atom) -> str:
+        assert isinstance(var, Var)
+        return self.names[id(var)]
+
+    def is_used(self, var: Var) -> bool:
+        return id(var) in self.used
+
+    def emit(self, text: str) -> None:
+        self.lines.append("    " * self.depth + text)
+
+    def number(self, eqn: Eqn) -> int:
+        """A number for the equation (its index in `numbers`), for run-time messages."""
+        self.numbers.append(eqn)
+        return len(self.numbers) - 1
+
+    def int_ref(self, atom: Atom) -> str:
+        """An integer or boolean operand."""
+        if isinstance(atom, Lit):
+            return _int_literal(atom.text)
+        return self.name(atom)
+
+    def array(self, var: Atom) -> str:
+        return self.storage[self.groups[id(var)]]
+
+    def index(self, array: Atom, indices: Sequence[Atom]) -> str:
+        """The row-major flat index of an element."""
+        assert isinstance(array, Var)
+        flat = ""
+        for index, extent in zip(indices, array.shape, strict=True):
+            term = self.int_ref(index)
+            flat = term if not flat else f"({flat}) * {extent} + {term}"
+        return flat
+
+    # -- statements -----------------------------------------------------------------------
+    def run(self) -> None:
+        self.region(self.kernel.body)
+
+    def region(self, region: Region) -> None:
+        for stmt in region.stmts:
+            if isinstance(stmt, Eqn):
+                self.eqn(stmt)
+            elif isinstance(stmt, Loop):
+                self.loop(stmt)
+            else:
+                self.cond(stmt)
+
+    def eqn(self, eqn: Eqn) -> None:
+        spec = eqn.spec
+        if eqn.site is not None:
+            self.emit(f"/* {eqn.loc.line}:{eqn.loc.col} {eqn.op}, {self.dialect.note(eqn.site)} */")
+        if spec.kind == "array":
+            indices = eqn.args[1:] if eqn.op == "load" else eqn.args[1:-1]
+            where = (self.array(eqn.args[0]), self.index(eqn.args[0], indices))
+            if eqn.op == "load":
+                self.dialect.load(self, eqn, *where)
+            else:
+                self.dialect.store(self, eqn, *where)
+        elif spec.kind in ("arith", "convert"):
+            self.dialect.arith(self, eqn)
+        elif self.is_used(eqn.out):
+            if spec.kind == "compare" and eqn.args[0].type == REAL:
+                value = self.dialect.compare(self, eqn)
+            elif spec.arity == 1:
+                value = f"{spec.c_symbol}{self.int_ref(eqn.args[0])}"
+            else:
+                left, right = (self.int_ref(a) for a in eqn.args)
+                value = f"({left} {spec.c_symbol} {right})"
+            ctype = "long" if eqn.out.type == INT else "int"
+            self.emit(f"const {ctype} {self.define(eqn.out)} = {value};")
+
+    def declare(self, var: Var, init: Atom | None = None) -> None:
+        """A variable assigned later (merged or carried); arrays need none."""
+        if var.shape:
+            return
+        if var.type == REAL:
+            self.dialect.declare(self, var)
+            if init is not None:
+                self.dialect.assign(self, var, init)
+            return
+        ctype = "long" if var.type == INT else "int"
+        value = "" if init is None else f" = {self.int_ref(init)}"
+        self.emit(f"{ctype} {self.define(var)}{value};")
+
+    def assign(self, target: Var, source: Atom) -> None:
+        if target.shape:
+            return
+        if target.type == REAL:
+            self.dialect.assign(self, target, source)
+        else:
+            self.emit(f"{self.name(target)} = {self.int_ref(source)};")
+
+    def loop(self, loop: Loop) -> None:
+        live = [id(p) in self.used or id(o) in self.used
+                for p, o in zip(loop.carried, loop.outs, strict=True)]
+        for param, init, keep in zip(loop.carried, loop.init, live, strict=True):
+            if keep:
+                self.declare(param, init)
+        trip = self.fresh("k")
+        self.emit(f"for (long {trip} = 0; {trip} < {loop.trips}; {trip}++) {{")
+        self.depth += 1
+        if self.is_used(loop.counter):
+            value = trip if loop.step == 1 else f"{trip} * {_int_literal(str(loop.step))}"
+            value = value if loop.start == 0 else f"{loop.start} + {value}"
+            self.emit(f"const long {self.define(loop.counter)} = {value};")
+        self.region(loop.body)
+        self.carry(loop, live)
+        self.depth -= 1
+        self.emit("}")
+        for param, out, keep in zip(loop.carried, loop.outs, live, strict=True):
+            if keep and not param.shape:
+                self.names[id(out)] = self.names[id(param)]
+
+    def carry(self, loop: Loop, live: list[bool]) -> None:
+        """carried ← body results, as a parallel assignment: a result that is itself a
+        carried value is copied to a temporary before any carried value changes."""
+        carried = {id(p) for p in loop.carried}
+        moves: list[tuple[Var, Atom]] = []
+        for param, result, keep in zip(loop.carried, loop.body.results, live, strict=True):
+            if not keep or result is param or param.shape:
+                continue
+            if isinstance(result, Var) and id(result) in carried:
+                temp = Var(result.type, (), "carry")
+                if result.type == REAL:
+                    self.dialect.temp(self, temp, result)
+                else:
+                    ctype = "long" if result.type == INT else "int"
+                    self.emit(f"const {ctype} {self.define(temp)} = {self.name(result)};")
+                result = temp
+            moves.append((param, result))
+        for param, result in moves:
+            self.assign(param, result)
+
+    def cond(self, cond: Cond) -> None:
+        live = [self.is_used(o) and not o.shape for o in cond.outs]
+        for out, keep in zip(cond.outs, live, strict=True):
+            if keep:
+                self.declare(out)
+        self.emit(f"if (PRECISEC_BRANCH({cond.branch}, {self.int_ref(cond.pred)})) {{")
+        for side in (cond.then, cond.other):
+            if side is cond.other:
+                self.emit("} else {")
+            self.depth += 1
+            self.region(side)
+            for out, result, keep in zip(cond.outs, side.results, live, strict=True):
+                if keep:
+                    self.assign(out, result)
+            self.depth -= 1
+        self.emit("}")
+
