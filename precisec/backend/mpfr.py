@@ -18,16 +18,158 @@ before any loop, and cleared at the end:
 
 Every branch goes through `PRECISEC_BRANCH(b, cond)`, `(cond)` unless the verification
 build defines it (`precisec.toolchain.run_tuned`).
+
+The dialect (`MpfrDialect`) also serves the compiled evaluator
+(`precisec.semantics.compiled`), which reads the precisions from a table at run time, so
+one build serves every allocation, and switches on two macros it defines:
+`PC_ROUND(scratch, v)` rounds an argument wider than its operation first (the native
+backend's casts, `interpret`'s round_arguments), `PC_FINITE(v, k)` reports a non-finite
+result of equation k in the exact reference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from precisec.ir.core import Input, Kernel, Var
-from precisec.semantics.cmpfr import MpfrDialect, clears, declarations, initialisations
-from precisec.semantics.cwalk import Precisions, Walker, array_groups, compute_widths
+from precisec.backend.cwalk import Key, Precisions, Walker, array_groups, compute_widths
+from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
+from precisec.ops import OPS
 from precisec.toolchain import signature
+
+
+def _call(function: str) -> Callable[[str, list[str]], str]:
+    return lambda out, args: f"{function}({out}, {', '.join(args)}, MPFR_RNDN);"
+
+
+# Real operations: rule(out, args) -> C statement.
+RULES: dict[str, Callable[[str, list[str]], str]] = {
+    **{name: _call(spec.mpfr) for name, spec in OPS.items()
+       if spec.kind == "arith" and spec.mpfr},
+    "itof": lambda out, args: f"mpfr_set_si({out}, {args[0]}, MPFR_RNDN);",
+}
+
+# Comparisons of reals: rule(a, b) -> C int expression. `ne` is the negation of equality
+# (true for NaN, as in C and Python), not mpfr_lessgreater_p.
+COMPARE: dict[str, Callable[[str, str], str]] = {
+    **{name: (lambda f: lambda a, b: f"{f}({a}, {b})")(spec.mpfr) for name, spec in OPS.items()
+       if spec.kind == "compare" and name != "ne"},
+    "ne": lambda a, b: f"!mpfr_equal_p({a}, {b})",
+}
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One mpfr_t (size 0) or array of them, and the key of its precision."""
+
+    name: str
+    key: Key
+    size: int = 0
+
+
+class MpfrDialect:
+    """Real values as mpfr_t slots; `note` writes a site's comment tail."""
+
+    def __init__(self, note: Callable[[int], str], *, round_arguments: bool = False,
+                 check_finite: bool = False) -> None:
+        self.note = note
+        self.round_arguments = round_arguments
+        self.check_finite = check_finite
+        self.slots: list[Slot] = []
+        self.literals: dict[tuple[str, int | None], str] = {}
+
+    def slot(self, name: str, key: Key, size: int = 0) -> str:
+        self.slots.append(Slot(name, key, size))
+        return name
+
+    def value(self, walker: Walker, var: Var) -> str:
+        """A slot for a value at its own width."""
+        return self.slot(walker.define(var), ("var", id(var)))
+
+    def literal(self, text: str, site: int | None) -> str:
+        """A literal's slot: at the site's precision, or the literal precision (site None)."""
+        if (text, site) not in self.literals:
+            key = ("site", site) if site is not None else ("literal", 0)
+            self.literals[text, site] = self.slot(f"pc_c{len(self.literals)}", key)
+        return self.literals[text, site]
+
+    def literal_texts(self) -> list[tuple[str, str]]:
+        """(slot, decimal text) of every literal, to set once after initialisation."""
+        return [(name, text) for (text, _), name in self.literals.items()]
+
+    def ref(self, walker: Walker, atom: Atom, site: int | None = None) -> str:
+        if isinstance(atom, Lit):
+            return self.literal(atom.text, site)
+        return walker.name(atom)
+
+    def argument(self, walker: Walker, eqn: Eqn, position: int, atom: Atom) -> str:
+        if eqn.site is None or isinstance(atom, Lit) or not self.round_arguments:
+            return self.ref(walker, atom, eqn.site)
+        scratch = self.slot(walker.fresh(f"round{position}"), ("site", eqn.site))
+        return f"PC_ROUND({scratch}, {walker.name(atom)})"
+
+    # -- the walker's Dialect protocol ------------------------------------------------------
+    def arith(self, walker: Walker, eqn: Eqn) -> None:
+        if eqn.op == "itof":
+            args = [walker.int_ref(eqn.args[0])]
+        else:
+            args = [self.argument(walker, eqn, k, a) for k, a in enumerate(eqn.args)]
+        out = self.value(walker, eqn.out)
+        walker.emit(RULES[eqn.op](out, args))
+        if self.check_finite and eqn.op != "itof":
+            walker.emit(f"PC_FINITE({out}, {walker.number(eqn)});")
+
+    def compare(self, walker: Walker, eqn: Eqn) -> str:
+        return COMPARE[eqn.op](*(self.ref(walker, a) for a in eqn.args))
+
+    def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
+        walker.emit(f"mpfr_set({self.value(walker, eqn.out)}, {array}[{index}], MPFR_RNDN);")
+
+    def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
+        walker.emit(f"mpfr_set({array}[{index}], {self.ref(walker, eqn.args[-1])}, MPFR_RNDN);")
+
+    def declare(self, walker: Walker, var: Var) -> None:
+        self.value(walker, var)
+
+    def assign(self, walker: Walker, target: Var, source: Atom) -> None:
+        walker.emit(f"mpfr_set({walker.name(target)}, {self.ref(walker, source)}, MPFR_RNDN);")
+
+    def temp(self, walker: Walker, temp: Var, source: Var) -> None:
+        name = self.slot(walker.define(temp), ("var", id(source)))
+        walker.emit(f"mpfr_set({name}, {walker.name(source)}, MPFR_RNDN);")
+
+
+def declarations(slots: list[Slot], storage: str = "") -> list[str]:
+    """`mpfr_t` declarations of the slots, a few names a line."""
+    lines: list[str] = []
+    names = [s.name for s in slots if not s.size]
+    for start in range(0, len(names), 8):
+        lines.append(f"{storage}mpfr_t {', '.join(names[start:start + 8])};")
+    lines += [f"{storage}mpfr_t {s.name}[{s.size}];" for s in slots if s.size]
+    return lines
+
+
+def initialisations(slots: list[Slot], precision: Callable[[int, Slot], str]) -> list[str]:
+    """mpfr_init2 of every slot; `precision(position, slot)` is its C expression."""
+    lines = []
+    for position, slot in enumerate(slots):
+        bits = precision(position, slot)
+        if slot.size:
+            lines.append(f"for (int pc_k = 0; pc_k < {slot.size}; pc_k++) "
+                         f"mpfr_init2({slot.name}[pc_k], {bits});")
+        else:
+            lines.append(f"mpfr_init2({slot.name}, {bits});")
+    return lines
+
+
+def clears(slots: list[Slot]) -> list[str]:
+    names = [s.name for s in slots if not s.size]
+    lines = [f"mpfr_clears({', '.join(names[start:start + 8])}, (mpfr_ptr) 0);"
+             for start in range(0, len(names), 8)]
+    lines += [f"for (int pc_k = 0; pc_k < {s.size}; pc_k++) mpfr_clear({s.name}[pc_k]);"
+              for s in slots if s.size]
+    return lines
+
 
 BRANCH_GUARD = ("#ifndef PRECISEC_BRANCH", "#define PRECISEC_BRANCH(b, c) (c)", "#endif")
 

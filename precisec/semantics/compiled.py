@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
+from precisec.backend.cwalk import Precisions, Walker, array_groups, compute_widths
+from precisec.backend.mpfr import MpfrDialect, Slot, clears, declarations, initialisations
 from precisec.errors import PrecisecError
 from precisec.ir.core import Input, Kernel
-from precisec.semantics.cmpfr import MpfrDialect, Slot, clears, declarations, initialisations
-from precisec.semantics.cwalk import Precisions, Walker, array_groups, compute_widths
 from precisec.toolchain import (
     BRANCH_HASH_C,
     Emulation,

@@ -5,7 +5,7 @@ trip counter, a branch an `if`/`else` on `PRECISEC_BRANCH(b, cond)`, loop-carrie
 merged values are C variables assigned at the end of each iteration or side, integer and
 boolean code is plain C. What a *real* value is (an `mpfr_t`, a hardware float) and how
 each operation computes it is the `Dialect`'s business: a rule table keyed by op name
-(`precisec.semantics.cmpfr` for MPFR, `precisec.backend.native` for hardware formats).
+(`precisec.backend.mpfr` for MPFR, `precisec.backend.native` for hardware formats).
 
 Two analyses make in-place C agree with the functional IR (docs/method.md §1):
 
