@@ -13,7 +13,9 @@ Kinds (docs/method.md §1):
 * ``int``: integer arithmetic on loop counters and indices (exact, C semantics).
 * ``convert``: an integer used as a real (exact for the small integers of index code).
 * ``array``: ``load(a, i, ...)`` reads an element, ``store(a, i, ..., v)`` gives the array
-  with one element replaced (the IR is functional; emitters update in place).
+  with one element replaced (the IR is functional; emitters update in place), and
+  ``zeros(n, ...)`` is a new array of zeros with the literal dimensions n, ... (a local
+  array, before its initialiser's stores).
 """
 
 from __future__ import annotations
@@ -111,6 +113,7 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     OpSpec("itof", 1, False, "convert"),
     OpSpec("load", -1, False, "array"),
     OpSpec("store", -1, False, "array"),
+    OpSpec("zeros", -1, False, "array"),
 )}
 
 ARITH_BINARY: dict[str, OpSpec] = {

@@ -56,7 +56,9 @@ class Builder:
     def op(self, name: str, args: Sequence[Atom], loc: SourceLoc, hint: str = "") -> Var:
         """Emit `name(args)` and return its value (a site of its own if it rounds)."""
         spec = OPS[name]
-        if spec.kind == "array":
+        if name == "zeros":
+            out = Var(REAL, tuple(int(a.text) for a in args), hint)
+        elif spec.kind == "array":
             array = args[0]
             out = Var(REAL, ()) if name == "load" else Var(REAL, atom_shape(array), hint)
         elif spec.kind in ("compare", "logic"):

@@ -105,6 +105,12 @@ class _Verifier:
         self.define(eqn.out, scope)
 
     def array(self, eqn: Eqn, types: list[str]) -> None:
+        if eqn.op == "zeros":
+            dims = [int(a.text) if isinstance(a, Lit) and a.type == INT else 0
+                    for a in eqn.args]
+            if not dims or min(dims) < 1 or eqn.out.type != REAL or eqn.out.shape != tuple(dims):
+                raise self.fail(f"zeros at {eqn.loc}: bad dimensions")
+            return
         array = eqn.args[0]
         rank = len(_shape(array))
         indices = eqn.args[1:1 + rank]

@@ -19,6 +19,7 @@ Precision rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -86,6 +87,7 @@ OTHER_RULES: dict[str, Callable[..., object]] = {
     "imod": lambda a, b: a - b * _c_div(a, b),
     "ineg": lambda a: -a,
     "itof": lambda a: gmpy2.mpfr(a, INT_BITS),
+    "zeros": lambda *dims: [gmpy2.mpfr(0)] * math.prod(dims),
 }
 
 
