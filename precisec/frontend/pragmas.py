@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from precisec.errors import PrecisecError, SourceLoc
@@ -42,13 +43,15 @@ def _number(text: str, loc: SourceLoc, what: str) -> float:
     return value
 
 
-def parse_pragma(line: str, file: str, lineno: int) -> Pragma | None:
-    """The pragma on this line, None if the line is not a precisec pragma."""
+def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None:
+    """The pragma on this directive line (comments blanked), None if it is not a precisec
+    pragma. `locate` maps an offset in `line` to its place in the user's file (lines may
+    have been spliced)."""
     match = _PRAGMA.match(line)
     if match is None:
         return None
     rest = match.group("rest")
-    loc = SourceLoc(file, lineno, match.start("rest") + len(rest) - len(rest.lstrip()) + 1)
+    loc = locate(match.start("rest") + len(rest) - len(rest.lstrip()))
     call = _CALL.match(rest)
     if call is None:
         raise PrecisecError(loc, "malformed precisec pragma: expected range(NAME, LO, HI) "
