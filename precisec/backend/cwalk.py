@@ -478,3 +478,10 @@ class Walker:
             self.depth -= 1
         self.emit("}")
 
+
+
+def flat_pointer(name: str, var: Var, ctype: str, const: bool) -> str:
+    """A parameter array of element type `ctype` as a flat pointer (itself if 1-D)."""
+    if len(var.shape) == 1:
+        return name
+    return f"(({'const ' if const else ''}{ctype} *) {name})"

@@ -1,9 +1,9 @@
-"""The MPFR backend: the tuned kernel as C with one `mpfr_t` per value (docs/method.md,
-Backend).
+"""The MPFR backend: the tuned kernel as C with one `mpfr_t` per value (docs/method.md
+§5).
 
 The file defines the kernel's own function (same name, parameter order, `const` input
 arrays, output arrays, double or float). Its structure is the IR's, written by the shared
-walker (`precisec.semantics.cwalk`) in the MPFR dialect (`precisec.semantics.cmpfr`):
+walker (`precisec.backend.cwalk`) in the MPFR dialect (`MpfrDialect` below):
 loops stay loops, branches stay branches. Every `mpfr_t` is initialised once at the top,
 before any loop, and cleared at the end:
 
@@ -32,7 +32,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from precisec.backend.cwalk import Key, Precisions, Walker, array_groups, compute_widths
+from precisec.backend.cwalk import (
+    Key,
+    Precisions,
+    Walker,
+    array_groups,
+    compute_widths,
+    flat_pointer,
+)
 from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
 from precisec.ops import OPS
 from precisec.toolchain import signature
@@ -195,7 +202,7 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
             continue
         walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
                                                        var.size)
-        element = f"mpfr_set_{suffix}({name}[pc_k], {_flat(param.name, var, ctype, True)}" \
+        element = f"mpfr_set_{suffix}({name}[pc_k], {flat_pointer(param.name, var, ctype, True)}" \
                   "[pc_k], MPFR_RNDN);" if kind == "in" else f"mpfr_set_zero({name}[pc_k], 1);"
         prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {element}")
     walker.run()
@@ -207,7 +214,7 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
     for out, result in zip(kernel.outputs, results, strict=True):
         var = kernel.body.params[kernel.params.index(out)]
         epilogue.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) "
-                        f"{_flat(out.name, var, ctype, False)}[pc_k] = "
+                        f"{flat_pointer(out.name, var, ctype, False)}[pc_k] = "
                         f"mpfr_get_{suffix}({walker.array(result)}[pc_k], MPFR_RNDN);")
     sets = [f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
             for name, text in dialect.literal_texts()]
@@ -221,9 +228,3 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
              *(["    return pc_result;"] if kernel.returns else []), "}", ""]
     return "\n".join(lines)
 
-
-def _flat(name: str, var: Var, ctype: str, const: bool) -> str:
-    """A parameter array as a flat pointer (itself when one-dimensional)."""
-    if len(var.shape) == 1:
-        return name
-    return f"(({'const ' if const else ''}{ctype} *) {name})"

@@ -1,8 +1,8 @@
 """Compiled evaluation: the exact reference and precision emulation as one C program.
 
-This is `precisec.semantics.interpret` (the defining semantics, docs/method.md §1–2) at C
-speed. The kernel is written once, by the shared C walker in the MPFR dialect, with every
-precision read at run time from a table, so one build per kernel serves the exact
+This is `precisec.semantics.interpret` (the defining semantics, docs/method.md §1) at C
+speed (§5). The kernel is written once, by the shared C walker in the MPFR dialect, with
+every precision read at run time from a table, so one build per kernel serves the exact
 reference at any working precision and the emulation of every allocation; its cost is
 linear in the dynamic operations and its memory independent of them. A driver `main`
 streams the samples of an input file through the kernel and writes each sample's results
