@@ -1,0 +1,203 @@
+"""The differentiable noise model's uses: sensitivities, per-sample noise moments and the
+Monte-Carlo prediction of a fixed allocation's error (docs/method.md §2).
+
+The model itself is `precisec.semantics.perturbed`. JAX is configured on first use, not
+at import (`configure_jax`): float64, and a persistent compilation cache so a kernel's
+functions compile once per machine.
+
+Gradients with respect to the noise come by reverse mode (one VJP per result costs
+O(dynamic operations), whatever the number of sites and executions) with ε as explicit
+zero inputs, per-iteration arrays for loop bodies; samples go through in chunks sized
+from the kernel's dynamic operation count, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from precisec.ir.core import Kernel
+from precisec.semantics.perturbed import (
+    NoiseLayout,
+    PerturbedModel,
+    constant_slots,
+    significand_weight,
+)
+
+__all__ = ["configure_jax", "constant_slots", "predicted_mse", "sensitivities",
+           "site_moments"]
+
+EXACT_RESULTS = 16
+"""Up to this many results, a VJP per result gives the moments exactly."""
+PROBES = 16
+"""Beyond EXACT_RESULTS, this many Rademacher probes estimate them (Hutchinson)."""
+CHUNK_BYTES = 256 * 2**20
+"""Memory one chunk of samples may use for the VJP's saved values."""
+BYTES_PER_OP = 64
+"""Saved values per dynamic operation and sample in a VJP, a generous estimate."""
+MAX_CHUNK = 1024
+NOISE_ENTRIES = 2**24
+"""Noise variables one Monte-Carlo chunk may draw (128 MiB of float64)."""
+PROBE_SEED = 0
+
+_configured = False
+
+
+def configure_jax() -> None:
+    """float64 and the persistent compilation cache ($PRECISEC_JAX_CACHE, else
+    ~/.cache/precisec-jax; compilations under 0.2 s are not worth a file). Idempotent."""
+    global _configured
+    if _configured:
+        return
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_compilation_cache_dir", os.environ.get(
+        "PRECISEC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "precisec-jax")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    _configured = True
+
+
+def chunk_size(noise: NoiseLayout, count: int) -> int:
+    """Samples per VJP chunk: as many as CHUNK_BYTES allows, at most MAX_CHUNK."""
+    fits = CHUNK_BYTES // (BYTES_PER_OP * max(noise.dynamic_ops + noise.size, 1))
+    return max(1, min(fits, MAX_CHUNK, count))
+
+
+def in_chunks(fn: Callable[..., jax.Array], inputs: np.ndarray, size: int,
+              *extra: Callable[[int, int], jax.Array]) -> list[np.ndarray]:
+    """fn over consecutive chunks of `size` rows (the last one padded with copies of the
+    first row, so one compilation serves all), with per-chunk extra arguments made by
+    `extra(chunk_index, size)`; the results without the padding."""
+    outputs = []
+    for index, start in enumerate(range(0, len(inputs), size)):
+        rows = inputs[start:start + size]
+        padded = np.concatenate([rows, np.repeat(rows[:1], size - len(rows), axis=0)])
+        result = fn(jnp.asarray(padded), *(make(index, size) for make in extra))
+        outputs.append(np.asarray(result)[:len(rows)])
+    return outputs
+
+
+def _moments_fn(model: PerturbedModel, probes: int) -> Callable[[jax.Array, jax.Array],
+                                                                 jax.Array]:
+    """(x, cotangents (probes, results)) -> per site the mean over probes of the summed
+    squared gradient of ⟨cotangent, result perturbations⟩ with respect to the site's ε."""
+    noise = model.layout
+    sigma = jnp.ones(noise.n_sites)
+
+    def per_point(x: jax.Array, cotangents: jax.Array) -> jax.Array:
+        _, vjp = jax.vjp(lambda eps: jnp.atleast_1d(model(x, sigma, eps)[1]), noise.zeros())
+
+        def probe(cotangent: jax.Array) -> jax.Array:
+            (grads,) = vjp(cotangent)
+            per_site: list[jax.Array] = [jnp.zeros(())] * noise.n_sites
+            for k, slot in enumerate(noise.slots):
+                per_site[slot.site] = per_site[slot.site] + jnp.sum(grads[k] ** 2)
+            return jnp.stack(per_site) if per_site else jnp.zeros(0)
+
+        return jnp.mean(jax.lax.map(probe, cotangents), axis=0)
+
+    return per_point
+
+
+def site_moments(kernel: Kernel, inputs: np.ndarray,
+                 significand_aware: bool = True) -> np.ndarray:
+    """G (n, sites): per sample, G_s(x) = mean over results of Σ_{j ∈ s} (∂y/∂ε_j · w_j)²
+    over site s's dynamic executions j and its inexact literals (w_j: the significand
+    weight, or 1), so that the first-order model's MSE at σ is mean_x Σ_s σ_s² G_s(x).
+
+    Exact by one VJP per result for up to EXACT_RESULTS results. With more (say 64 output
+    elements), Hutchinson's estimator with PROBES Rademacher probes c/√R per sample:
+    E[(cᵀJ)_j²] = mean_r J_rj², so each G_s(x) is unbiased with relative standard
+    deviation at most √(2/PROBES) ≈ 0.35 per execution, averaging out over executions
+    and samples (probes come from a fixed seed: deterministic).
+    """
+    configure_jax()
+    model = PerturbedModel(kernel, significand_aware)
+    noise = model.layout
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if noise.n_sites == 0 or len(inputs) == 0:
+        return np.zeros((len(inputs), noise.n_sites))
+    results = len(kernel.result_labels)
+    per_point = _moments_fn(model, min(results, PROBES))
+    size = chunk_size(noise, len(inputs))
+    if results <= EXACT_RESULTS:
+        basis = jnp.eye(results)
+        fn = jax.jit(jax.vmap(lambda x: per_point(x, basis)))
+        chunks = in_chunks(fn, inputs, size)
+    else:
+        key = jax.random.key(PROBE_SEED)
+
+        def probes(index: int, count: int) -> jax.Array:
+            signs = jax.random.rademacher(jax.random.fold_in(key, index),
+                                          (count, PROBES, results), dtype=jnp.float64)
+            return signs / math.sqrt(results)
+
+        chunks = in_chunks(jax.jit(jax.vmap(per_point)), inputs, size, probes)
+    return np.concatenate(chunks)
+
+
+def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
+    """S_s = E_x[G_s(x)] without significand weights (docs/method.md §2): the mean over
+    samples and results of Σ over the site's executions j of (∂y/∂ε_j)², ε relative, so
+    Σ σ_s² S_s is the first-order model's MSE. An inexact literal argument of a rounding
+    operation is rounded at that operation's precision, so its term joins that site's.
+    See `site_moments` for exactness with many results."""
+    return site_moments(kernel, inputs, significand_aware=False).mean(axis=0)
+
+
+def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,
+                  significand_aware: bool = False,
+                  constant_errors: np.ndarray | None = None) -> float:
+    """Monte-Carlo E[(noisy − exact)²] of the (nonlinear) model at fixed σ over `inputs`,
+    with ε ~ N(0, 1) from JAX key `seed`, one row of `NoiseLayout.size` per sample.
+
+    Once precisions are fixed, each inexact constant's rounding error is a known number,
+    not noise: `constant_errors` (relative errors, one per `constant_slots` entry) then
+    replace the constants' random ε at every execution. Samples whose noise fits
+    NOISE_ENTRIES are drawn at once; larger ones in chunks of keys folded with the chunk
+    number.
+    """
+    configure_jax()
+    model = PerturbedModel(kernel, significand_aware)
+    noise = model.layout
+    inputs = np.asarray(inputs, dtype=np.float64)
+    sigma_j = jnp.asarray(sigma, dtype=jnp.float64)
+    fixed = _fixed_noise(kernel, noise, sigma_j, significand_aware, constant_errors)
+    run = jax.jit(jax.vmap(model.flat, in_axes=(0, None, 0)))
+    key = jax.random.key(seed)
+    size = max(1, min(len(inputs), NOISE_ENTRIES // max(noise.size, 1)))
+
+    def draw(count: int, chunk_key: jax.Array) -> jax.Array:
+        eps = jax.random.normal(chunk_key, (count, noise.size))
+        for columns, value in fixed:
+            eps = eps.at[:, columns].set(jnp.full((count, len(columns)), value))
+        return eps
+
+    if size >= len(inputs):
+        _, delta = run(jnp.asarray(inputs), sigma_j, draw(len(inputs), key))
+        return float(jnp.mean(delta**2))
+    chunks = in_chunks(lambda x, eps: run(x, sigma_j, eps)[1] ** 2, inputs, size,
+                       lambda index, count: draw(count, jax.random.fold_in(key, index)))
+    return float(np.mean(np.concatenate(chunks)))
+
+
+def _fixed_noise(kernel: Kernel, noise: NoiseLayout, sigma: jax.Array, significand_aware: bool,
+                 errors: np.ndarray | None) -> list[tuple[np.ndarray, jax.Array]]:
+    """(noise columns, ε value) making each constant slot's perturbation its known
+    relative error: ε = error / (σ_site · w(constant))."""
+    slots = constant_slots(kernel)
+    if errors is None or not slots:
+        return []
+    starts = noise.offsets()
+    first = noise.n_sites
+    fixed = []
+    for k, ((site, _, lit), error) in enumerate(zip(slots, errors, strict=True)):
+        value = jnp.asarray(float(lit.value))
+        scale = sigma[site] * (significand_weight(value) if significand_aware else 1.0)
+        columns = np.arange(starts[first + k], starts[first + k + 1])
+        fixed.append((columns, error / scale))
+    return fixed
