@@ -90,12 +90,14 @@ class Widths:
 
 
 def array_groups(kernel: Kernel) -> dict[int, int]:
-    """The array parameter (its position) every array value descends from, by value id.
+    """The array every array value descends from, by value id: a parameter (numbered by
+    its position) or a local `zeros` array (numbered after the parameters).
 
     Raises IRError if a superseded version of an array is read, since emitted code
     updates arrays in place."""
     groups: dict[int, int] = {}
     current: dict[int, int | None] = {}
+    locals_: list[Var] = []
 
     def read(atom: Atom, where: object) -> int:
         group = groups.get(id(atom))
@@ -121,7 +123,7 @@ def array_groups(kernel: Kernel) -> dict[int, int]:
             if read(result, stmt.loc) != group:
                 raise IRError(f"{kernel.name}: loop at {stmt.loc} carries {param.hint} "
                               "between two arrays")
-        moved = {g for g in current if current[g] != before[g]} - {g for _, g in carried}
+        moved = {g for g in before if current[g] != before[g]} - {g for _, g in carried}
         if moved:
             raise IRError(f"{kernel.name}: loop at {stmt.loc} updates an array it does not "
                           "carry")
@@ -139,9 +141,9 @@ def array_groups(kernel: Kernel) -> dict[int, int]:
                       if isinstance(r, Var) and r.shape])
         if sides[0] != sides[1]:
             raise IRError(f"{kernel.name}: branch at {stmt.loc} merges two arrays")
-        for group in current:
-            if group not in sides[0] and (current[group] != before[group]
-                                          or after_then[group] != before[group]):
+        for group in list(current):
+            if group not in sides[0] and (current[group] != before.get(group)
+                                          or after_then.get(group) != before.get(group)):
                 current[group] = None
         for out, group in zip((o for o in stmt.outs if o.shape), sides[0], strict=True):
             define(out, group)
@@ -149,7 +151,10 @@ def array_groups(kernel: Kernel) -> dict[int, int]:
     def region(body: Region) -> None:
         for stmt in body.stmts:
             if isinstance(stmt, Eqn):
-                if stmt.op == "load":
+                if stmt.op == "zeros":
+                    define(stmt.out, len(kernel.params) + len(locals_))
+                    locals_.append(stmt.out)
+                elif stmt.op == "load":
                     read(stmt.args[0], stmt.loc)
                 elif stmt.op == "store":
                     define(stmt.out, read(stmt.args[0], stmt.loc))
@@ -196,6 +201,8 @@ def compute_widths(kernel: Kernel, groups: dict[int, int], rule: Precisions) -> 
             widen(stmt.out, max(width(a) for a in stmt.args))
         elif kind == "convert":
             widen(stmt.out, rule.int_bits)
+        elif stmt.op == "zeros":
+            group_bits.setdefault(groups[id(stmt.out)], 1)
         elif stmt.op == "load":
             widen(stmt.out, width(stmt.args[0]))
         elif stmt.op == "store":
@@ -272,6 +279,9 @@ class Dialect(Protocol):
         """A comparison of reals as a C int expression."""
 
     def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None: ...
+
+    def zeros(self, walker: Walker, eqn: Eqn) -> str:
+        """A local array of zeros: its storage's name (zeroed where it is defined)."""
 
     def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None: ...
 
@@ -379,7 +389,9 @@ class Walker:
         spec = eqn.spec
         if eqn.site is not None:
             self.emit(f"/* {eqn.loc.line}:{eqn.loc.col} {eqn.op}, {self.dialect.note(eqn.site)} */")
-        if spec.kind == "array":
+        if eqn.op == "zeros":
+            self.storage[self.groups[id(eqn.out)]] = self.dialect.zeros(self, eqn)
+        elif spec.kind == "array":
             indices = eqn.args[1:] if eqn.op == "load" else eqn.args[1:-1]
             where = (self.array(eqn.args[0]), self.index(eqn.args[0], indices))
             if eqn.op == "load":

@@ -135,6 +135,12 @@ class MpfrDialect:
     def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
         walker.emit(f"mpfr_set({array}[{index}], {self.ref(walker, eqn.args[-1])}, MPFR_RNDN);")
 
+    def zeros(self, walker: Walker, eqn: Eqn) -> str:
+        size = eqn.out.size
+        name = self.slot(walker.fresh(eqn.out.hint), ("group", walker.groups[id(eqn.out)]), size)
+        walker.emit(f"for (int pc_k = 0; pc_k < {size}; pc_k++) mpfr_set_zero({name}[pc_k], 1);")
+        return name
+
     def declare(self, walker: Walker, var: Var) -> None:
         self.value(walker, var)
 

@@ -111,6 +111,12 @@ class NativeDialect:
         value = self.convert(walker, eqn.args[-1], self.format_of(eqn.args[0]), self.base.bits)
         walker.emit(f"{array}[{index}] = {value};")
 
+    def zeros(self, walker: Walker, eqn: Eqn) -> str:
+        name = walker.fresh(eqn.out.hint)
+        walker.emit(f"{self.format_of(eqn.out).c_type} {name}[{eqn.out.size}];")
+        walker.emit(f"for (int pc_k = 0; pc_k < {eqn.out.size}; pc_k++) {name}[pc_k] = 0;")
+        return name
+
     def declare(self, walker: Walker, var: Var) -> None:
         walker.emit(f"{self.format_of(var).c_type} {walker.define(var)};")
 
