@@ -12,9 +12,9 @@ from __future__ import annotations
 from pycparser import c_ast
 
 from precisec.errors import PrecisecError, SourceLoc
+from precisec.frontend.c.loops import Loops
 from precisec.frontend.c.preprocess import Preprocessed
 from precisec.frontend.c.scope import Array, Real, unflat
-from precisec.frontend.c.statements import Statements
 from precisec.frontend.c.syntax import (
     choose,
     normalise_returns,
@@ -48,7 +48,7 @@ def build_kernel(pre: Preprocessed, ast: c_ast.FileAST, function: str | None) ->
         normalise_returns(other.body)
     helpers = {name: f for name, f in functions.items() if f is not func}
     pragmas = pragmas_for(func, list(functions.values()), pre)
-    builder = Statements(pre, _precision(pre, func), helpers, _loc(pre, func.decl))
+    builder = Loops(pre, _precision(pre, func), helpers, _loc(pre, func.decl))
     return verify(_kernel(builder, func, pragmas))
 
 
@@ -81,7 +81,7 @@ def _precision(pre: Preprocessed, func: c_ast.FuncDef) -> str:
     return kinds.pop() if kinds else "double"
 
 
-def _kernel(builder: Statements, func: c_ast.FuncDef, pragmas: list) -> Kernel:
+def _kernel(builder: Loops, func: c_ast.FuncDef, pragmas: list) -> Kernel:
     name = func.decl.name
     builder.check_name(name, func.decl)
     builder.calls.append(name)
@@ -159,7 +159,7 @@ def _kernel(builder: Statements, func: c_ast.FuncDef, pragmas: list) -> Kernel:
                             precision=builder.precision, target_rmse=target)
 
 
-def _element_ranges(builder: Statements, param: c_ast.Decl, shape: tuple[int, ...],
+def _element_ranges(builder: Loops, param: c_ast.Decl, shape: tuple[int, ...],
                     ranges: dict[str, RangePragma],
                     used: set[str]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Each element's range: its own pragma, else the array's `x[]` one."""

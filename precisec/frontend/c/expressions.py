@@ -174,22 +174,26 @@ class Expressions:
                 return Lit.real(self.literal(expr.expr, negate=True))
             operand = self.real(expr.expr)
             return self.b.op("neg", (operand,), self.operator_loc(expr), hint)
+        where = self.start_loc(expr)
         if expr.op in ("*", "&"):
-            raise self.error(expr, f"pointers are not supported (unary '{expr.op}')")
+            raise PrecisecError(where, f"pointers are not supported (unary '{expr.op}')")
         if expr.op in ("++", "--", "p++", "p--"):
-            raise self.error(expr, "increment and decrement are supported as statements on "
-                                   "int variables only")
+            raise PrecisecError(where, "increment and decrement are supported as statements "
+                                       "on int variables only")
         if expr.op == "!":
-            raise self.error(expr, "'!' used as a number; use it in an if or ?: condition")
-        raise self.error(expr, f"unary operator '{expr.op}' is not supported")
+            raise PrecisecError(where, "'!' used as a number; use it in an if or ?: "
+                                       "condition")
+        raise PrecisecError(where, f"unary operator '{expr.op}' is not supported")
 
     def binary(self, expr: c_ast.BinaryOp, hint: str) -> Atom:
         if expr.op in COMPARISONS or expr.op in ("&&", "||"):
-            raise self.error(expr, f"comparison '{expr.op}' used as a number; use it in an "
-                                   "if or ?: condition")
+            raise PrecisecError(self.operator_loc(expr), f"comparison '{expr.op}' used as a "
+                                                         "number; use it in an if or ?: "
+                                                         "condition")
         spec = ARITH_BINARY.get(expr.op)
         if spec is None:
-            raise self.error(expr, f"binary operator '{expr.op}' is not supported on reals")
+            raise PrecisecError(self.operator_loc(expr), f"binary operator '{expr.op}' is not "
+                                                         "supported on reals")
         left = self.real(expr.left)
         right = self.real(expr.right)
         return self.b.op(spec.name, (left, right), self.operator_loc(expr), hint)

@@ -33,7 +33,8 @@ def parse_ast(pre: Preprocessed) -> c_ast.FileAST:
         if match is None or int(match.group(1)) < 1:
             last = pre.token_loc(len(pre.tokens) - 1) if pre.tokens else \
                 SourceLoc(pre.file, 1, 1)
-            raise PrecisecError(last, f"syntax error: {err}") from err
+            message = str(err).split(": ", 1)[-1]
+            raise PrecisecError(last, f"syntax error: {message}") from err
         loc = pre.loc(int(match.group(1)), int(match.group(2)))
         raise PrecisecError(loc, f"syntax error {match.group(3)}") from err
 
