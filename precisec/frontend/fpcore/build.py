@@ -299,8 +299,9 @@ class BodyBuilder:
 
 
 @contextmanager
-def _deep_recursion() -> Iterator[None]:
-    """Room for deeply nested expressions (the walk recurses once per nesting level)."""
+def deep_recursion() -> Iterator[None]:
+    """Room for deeply nested expressions (walks recurse once per nesting level; the
+    FPCore emitter's too)."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, MAX_DEPTH))
     try:
@@ -326,11 +327,11 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
     body = BodyBuilder(tuned)
     params = [Var(REAL, (), c_name) for c_name in c_names]
     scope = {a.name: var for a, var in zip(arguments, params, strict=True)}
-    try:
-        with _deep_recursion():
+    with deep_recursion():
+        try:
             result = body.expression(core.body, scope, context)
-    except RecursionError as err:
-        raise PrecisecError(core.loc, "expression nested too deeply") from err
+        except RecursionError as err:
+            raise PrecisecError(core.loc, "expression nested too deeply") from err
     bounds = ranges(core, arguments)
     inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
               for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
@@ -338,7 +339,8 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
         core.kernel_name, core.loc, inputs, params, True, (result,),
         precision="float" if float_kernel else "double", target_rmse=target_rmse(core),
         properties=kernel_properties(core, [a.name for a in arguments]))
-    return verify(kernel), body.site_bits
+    with deep_recursion():
+        return verify(kernel), body.site_bits
 
 
 def kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
