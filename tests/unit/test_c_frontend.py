@@ -752,7 +752,10 @@ REFUSALS = {
                                  "index in 0..4 is out of bounds"),
     "real index": (HEAD + F + "    double a[4] = {1.0};\n    return a[@x];\n}\n", "integer"),
     "read before write": (HEAD + F + "    double a[2];\n    a[0] = x;\n    return @a[1];\n}\n",
-                          "before it is assigned"),
+                          "a[1] is used before it is assigned"),
+    "output read before write": (HEAD + "void f(double x, double y, double out[2]) {\n"
+                                 "    out[1] = x;\n    @out[0] += y;\n}\n",
+                                 "out[0] is used before"),
     "output never assigned": (HEAD + "void @f(double x, double y, double out[2]) {\n"
                               "    out[0] = x * y;\n}\n", "out[1] is never assigned"),
     "const element assigned": ("#pragma precisec range(a[], 0, 1)\n"

@@ -4,9 +4,10 @@
 (`syntax`), and `build` walks the kernel function into a verified `Kernel`: loops stay
 loops, branches become regions, helpers are inlined per call site.
 
-pycparser's tree and the builder recurse once per nesting level of an expression, so the
-work runs in a thread with a large stack and a raised recursion limit: expressions nested
-up to about `MAX_DEPTH / 10` levels parse, deeper ones get a located refusal.
+The builder recurses a few Python frames per nesting level of an expression, so the work
+runs in a thread with a raised recursion limit (and room on its stack): a 500-deep nested
+expression parses easily, tens of thousands of levels still do, and beyond `MAX_DEPTH`
+frames the kernel is refused with an error instead of a traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from precisec.frontend.c.syntax import parse_ast
 from precisec.ir import Kernel
 
 MAX_DEPTH = 200_000
-_STACK_BYTES = 512 * 1024 * 1024
+_STACK_BYTES = 64 * 1024 * 1024
 _deep_lock = threading.Lock()
 T = TypeVar("T")
 
@@ -66,7 +67,7 @@ def _deep(task: Callable[[], T]) -> T:
         stack = threading.stack_size(_STACK_BYTES)
         sys.setrecursionlimit(max(limit, MAX_DEPTH))
         try:
-            worker = threading.Thread(target=work, name="precisec-parse-c")
+            worker = threading.Thread(target=work, name="precisec-parse-c", daemon=True)
             worker.start()
             worker.join()
         finally:

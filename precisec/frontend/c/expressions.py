@@ -20,7 +20,16 @@ from pycparser import c_ast
 
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend.c.preprocess import Preprocessed
-from precisec.frontend.c.scope import Array, Integer, IntRange, IntValue, Real, Scopes, bounds
+from precisec.frontend.c.scope import (
+    Array,
+    Integer,
+    IntRange,
+    IntValue,
+    Real,
+    Scopes,
+    bounds,
+    unflat,
+)
 from precisec.frontend.c.syntax import INT_LITERAL, decimal_text, type_names
 from precisec.ir import Atom, Lit, Var
 from precisec.ir.builder import Builder, integer
@@ -287,9 +296,14 @@ class Expressions:
 
     def load(self, ref: c_ast.ArrayRef) -> Atom:
         array, indices, flat = self.element(ref)
+        return self.read_element(array, indices, flat, ref)
+
+    def read_element(self, array: Array, indices: list[Atom], flat: int | None,
+                     ref: c_ast.ArrayRef) -> Atom:
+        """An element's value; refused when it is known not to have been written yet."""
         if array.known is not None and flat is not None and flat not in array.known:
-            raise self.error(ref, f"element {flat} of '{array.name}' is used before it is "
-                                  "assigned")
+            label = "".join(f"[{k}]" for k in unflat(flat, array.shape))
+            raise self.error(ref, f"{array.name}{label} is used before it is assigned")
         return self.b.op("load", (array.value, *indices), self.loc(ref))
 
     # -- integers ----------------------------------------------------------------------------

@@ -261,7 +261,7 @@ class Statements(Expressions):
         if stmt.op == "=":
             value = self.real(stmt.rvalue)
         else:
-            current = self.b.op("load", (array.value, *indices), self.loc(target))
+            current = self.read_element(array, indices, flat, target)
             operand = self.real(stmt.rvalue)
             value = self.b.op(ARITH_BINARY[_COMPOUND[stmt.op]].name, (current, operand),
                               self.assign_op_loc(stmt))
