@@ -649,6 +649,30 @@ def test_counter_dependent_branch_and_int_merge() -> None:
     assert exact(k, 2.0) == [0, 8, 0, 6, 0, 10]  # out[j] for i = 0..5: j = 5, 1, 3, 3, 1, 5
 
 
+CONDITIONS = st.recursive(
+    st.tuples(st.sampled_from(["x", "y"]), st.sampled_from(["<", "<=", ">", ">=", "==", "!="]),
+              st.sampled_from(["-1.0", "0.0", "0.5", "y", "1", "2.5"])).map(" ".join),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from(["&&", "||"]), inner).map(lambda t: f"({' '.join(t)})"),
+        inner.map(lambda c: f"!({c})")),
+    max_leaves=6)
+
+
+@given(cond=CONDITIONS, x=st.sampled_from([-1.0, 0.0, 0.5, 1.0, 2.5]),
+       y=st.sampled_from([-1.0, 0.5, 2.5]))
+def test_conditions_decide_as_c_does(cond: str, x: float, y: float) -> None:
+    k = kernel(ranges(x=(-2, 3), y=(-2, 3)) + "double f(double x, double y) {\n"
+               "    double r = 3.0;\n"
+               f"    if ({cond}) r = x; else if (x > y) r = y;\n"
+               f"    return ({cond}) ? r * 2.0 : r;\n}}\n")
+    python = cond.replace("&&", " and ").replace("||", " or ").replace("!=", "<>")
+    python = python.replace("!", " not ").replace("<>", "!=")
+    taken = eval(python, {"x": x, "y": y})
+    r = x if taken else (y if x > y else 3.0)
+    assert exact(k, x, y) == [Fraction(r) * (2 if taken else 1)]
+    assert k.n_branches == 3
+
+
 # -- helpers -----------------------------------------------------------------------------------
 
 def test_helpers_with_int_parameters_loops_and_branches() -> None:
@@ -702,6 +726,27 @@ def test_mpfr_macros_are_harmless_and_mpfr_names_refused() -> None:
 
 
 # -- refusals ----------------------------------------------------------------------------------
+
+
+PIECES = ["(", ")", "{", "}", "[", "]", ";", ",", "=", "+=", "++", "*", "&", "-", "<", "&&",
+          "!", "?", ":", "0", "1.5", "x", "i", "N", "int", "double", "float", "const",
+          "return", "if", "else", "for", "while", "struct S { double a; };", "\\\n", "//",
+          "/*", "#define Q 3\n", "#if 0\n", "'a'", '"s"', "sizeof", "sqrt", "u[0]", "MPFR_x"]
+
+
+@given(which=st.integers(0, len(EXAMPLES) + len(BENCHMARKS) - 1),
+       edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.booleans(),
+                                st.sampled_from(PIECES)), min_size=1, max_size=4))
+def test_mutated_kernels_parse_or_get_one_located_error(
+        which: int, edits: list[tuple[float, bool, str]]) -> None:
+    text = [*EXAMPLES, *BENCHMARKS][which].read_text()
+    for where, delete, piece in edits:
+        cut = int(where * len(text))
+        text = text[:cut] + ("" if delete else piece) + text[cut + (1 if delete else 0):]
+    try:
+        parse_c(text, "k.c")
+    except PrecisecError as err:
+        assert err.loc.file == "k.c" and err.loc.line >= 1 and err.loc.col >= 1
 
 HEAD = ranges(x=(1, 2), y=(1, 2)) + "#pragma precisec rmse(1e-10)\n"
 F = "double f(double x, double y) {\n"

@@ -10,6 +10,10 @@ indices are bounds-checked statically); an integer used as a real is converted (
 or a literal). `&&` and `||` on data-dependent conditions evaluate both sides (they are
 pure) and combine them with `and`/`or`; with a side known at compile time they
 short-circuit as C does.
+
+A literal keeps its exact decimal text, also when stored in a variable: where a rounding
+operation uses it, it is rounded at that operation's precision, anywhere else at the
+kernel's type (the literal rule of docs/method.md §1).
 """
 
 from __future__ import annotations
@@ -300,8 +304,11 @@ class Expressions:
 
     def read_element(self, array: Array, indices: list[Atom], flat: int | None,
                      ref: c_ast.ArrayRef) -> Atom:
-        """An element's value; refused when it is known not to have been written yet."""
-        if array.known is not None and flat is not None and flat not in array.known:
+        """An element's value; refused when it is known not to have been written yet (a
+        read in straight-line code after the array's declaration; inside a loop or branch
+        opened since, it may have been written by an earlier iteration or path)."""
+        if array.known is not None and flat is not None and flat not in array.known and \
+                self.scopes.level == array.level:
             label = "".join(f"[{k}]" for k in unflat(flat, array.shape))
             raise self.error(ref, f"{array.name}{label} is used before it is assigned")
         return self.b.op("load", (array.value, *indices), self.loc(ref))

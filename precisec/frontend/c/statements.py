@@ -155,6 +155,8 @@ class Statements(Expressions):
 
     # -- declarations and assignments ------------------------------------------------------
     def declaration(self, decl: c_ast.Decl) -> None:
+        if decl.name is None:
+            raise self.error(decl, "structs, unions and enums are not supported")
         self.check_name(decl.name, decl)
         what = f"local '{decl.name}'"
         if set(decl.storage) - {"register", "auto"}:
