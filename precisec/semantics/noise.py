@@ -44,6 +44,8 @@ MAX_CHUNK = 1024
 NOISE_ENTRIES = 2**24
 """Noise variables one Monte-Carlo chunk may draw (128 MiB of float64)."""
 PROBE_SEED = 0
+FORWARD_LIMIT = 64
+"""Noise variables per sample up to which sensitivities use forward mode."""
 
 _configured = False
 
@@ -145,8 +147,32 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
     samples and results of Σ over the site's executions j of (∂y/∂ε_j)², ε relative, so
     Σ σ_s² S_s is the first-order model's MSE. An inexact literal argument of a rounding
     operation is rounded at that operation's precision, so its term joins that site's.
-    See `site_moments` for exactness with many results."""
-    return site_moments(kernel, inputs, significand_aware=False).mean(axis=0)
+
+    By reverse mode (`site_moments`, which see for many results), except for kernels
+    with at most FORWARD_LIMIT noise variables whose whole Jacobian fits NOISE_ENTRIES:
+    there forward mode over all of them in one vectorised pass is cheaper, and it is the
+    computation the straight-line kernels have always used, so their sensitivities (and
+    hence the ties the refinement's ordering meets) reproduce bit for bit.
+    """
+    configure_jax()
+    model = PerturbedModel(kernel)
+    noise = model.layout
+    inputs = np.asarray(inputs, dtype=np.float64)
+    entries = len(inputs) * len(kernel.result_labels) * noise.size
+    if noise.n_sites == 0 or noise.size > FORWARD_LIMIT or entries > NOISE_ENTRIES:
+        return site_moments(kernel, inputs, significand_aware=False).mean(axis=0)
+    ones = jnp.ones(noise.n_sites)
+
+    def relative_gradient(x: jax.Array) -> jax.Array:
+        return jax.jacfwd(lambda eps: model.flat(x, ones, eps)[1])(jnp.zeros(noise.size))
+
+    grads = jax.jit(jax.vmap(relative_gradient))(jnp.asarray(inputs))
+    squares = np.asarray(jnp.mean(grads**2, axis=tuple(range(grads.ndim - 1))))
+    starts = noise.offsets()
+    per_site = np.zeros(noise.n_sites)
+    for k, slot in enumerate(noise.slots):
+        per_site[slot.site] += squares[starts[k]:starts[k + 1]].sum()
+    return per_site
 
 
 def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,
@@ -166,38 +192,36 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
     sigma_j = jnp.asarray(sigma, dtype=jnp.float64)
-    fixed = _fixed_noise(kernel, noise, sigma_j, significand_aware, constant_errors)
-    run = jax.jit(jax.vmap(model.flat, in_axes=(0, None, 0)))
+    slots, values = _fixed_noise(kernel, noise, sigma_j, significand_aware, constant_errors)
+    starts = noise.offsets()
+
+    @jax.jit
+    def squares(x: jax.Array, key: jax.Array, sigma: jax.Array, values: jax.Array
+                ) -> jax.Array:
+        eps = jax.random.normal(key, (len(x), noise.size))
+        for slot, value in zip(slots, values, strict=True):
+            eps = eps.at[:, starts[slot]:starts[slot + 1]].set(value)
+        return model.batch(x, sigma, eps)[1] ** 2
+
     key = jax.random.key(seed)
     size = max(1, min(len(inputs), NOISE_ENTRIES // max(noise.size, 1)))
-
-    def draw(count: int, chunk_key: jax.Array) -> jax.Array:
-        eps = jax.random.normal(chunk_key, (count, noise.size))
-        for columns, value in fixed:
-            eps = eps.at[:, columns].set(jnp.full((count, len(columns)), value))
-        return eps
-
     if size >= len(inputs):
-        _, delta = run(jnp.asarray(inputs), sigma_j, draw(len(inputs), key))
-        return float(jnp.mean(delta**2))
-    chunks = in_chunks(lambda x, eps: run(x, sigma_j, eps)[1] ** 2, inputs, size,
-                       lambda index, count: draw(count, jax.random.fold_in(key, index)))
+        return float(jnp.mean(squares(jnp.asarray(inputs), key, sigma_j, values)))
+    chunks = in_chunks(lambda x, chunk_key: squares(x, chunk_key, sigma_j, values), inputs,
+                       size, lambda index, _: jax.random.fold_in(key, index))
     return float(np.mean(np.concatenate(chunks)))
 
 
 def _fixed_noise(kernel: Kernel, noise: NoiseLayout, sigma: jax.Array, significand_aware: bool,
-                 errors: np.ndarray | None) -> list[tuple[np.ndarray, jax.Array]]:
-    """(noise columns, ε value) making each constant slot's perturbation its known
-    relative error: ε = error / (σ_site · w(constant))."""
+                 errors: np.ndarray | None) -> tuple[list[int], jax.Array]:
+    """The constant slots and the ε making each one's perturbation its known relative
+    error: ε = error / (σ_site · w(constant))."""
     slots = constant_slots(kernel)
     if errors is None or not slots:
-        return []
-    starts = noise.offsets()
-    first = noise.n_sites
-    fixed = []
-    for k, ((site, _, lit), error) in enumerate(zip(slots, errors, strict=True)):
+        return [], jnp.zeros(0)
+    values = []
+    for (site, _, lit), error in zip(slots, errors, strict=True):
         value = jnp.asarray(float(lit.value))
         scale = sigma[site] * (significand_weight(value) if significand_aware else 1.0)
-        columns = np.arange(starts[first + k], starts[first + k + 1])
-        fixed.append((columns, error / scale))
-    return fixed
+        values.append(error / scale)
+    return list(range(noise.n_sites, len(noise.slots))), jnp.stack(values)

@@ -13,7 +13,8 @@ trip count) whose per-iteration ε are the scan's inputs; a `Cond` evaluates bot
 merges them with `jnp.where` on the clean condition (the model follows clean branches).
 On the side not taken every real operation computes on harmless arguments, so its values,
 perturbations and gradients stay finite and the merge discards them. Arrays are flat jnp
-vectors read and written at dynamic positions; integers are int64, C division truncating.
+vectors (`zeros` makes one) read and written at dynamic positions; integers are int64,
+with C's truncating division.
 
 Noise variables (`NoiseLayout`): one ε per dynamic execution of each site, then one per
 execution of each inexact literal argument of a rounding operation — a decimal constant
@@ -134,10 +135,12 @@ class NoiseLayout:
         return starts
 
     def split(self, flat: Array) -> dict[int, Array]:
-        """One sample's flat noise vector as the per-slot arrays the model takes."""
+        """Flat noise vectors (last axis `size`, any leading axes) as the per-slot arrays
+        the model takes."""
         starts = self.offsets()
-        return {k: flat[starts[k]] if not slot.shape else
-                flat[starts[k]:starts[k + 1]].reshape(slot.shape)
+        lead = flat.shape[:-1]
+        return {k: flat[..., starts[k]] if not slot.shape else
+                flat[..., starts[k]:starts[k + 1]].reshape(*lead, *slot.shape)
                 for k, slot in enumerate(self.slots)}
 
     def zeros(self) -> dict[int, Array]:
@@ -221,6 +224,11 @@ class PerturbedModel:
         """The model with one sample's noise as a flat vector (`NoiseLayout.split`)."""
         return self(x, sigma, self.layout.split(eps))
 
+    def batch(self, xs: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
+        """The model over rows of inputs and of flat noise (split before the per-row
+        evaluation, which keeps the compiled program small for loop kernels)."""
+        return jax.vmap(self, in_axes=(0, None, 0))(xs, sigma, self.layout.split(eps))
+
     def weight(self, value: Array) -> Array:
         return significand_weight(value) if self.significand_aware else jnp.ones_like(value)
 
@@ -261,7 +269,7 @@ class _Run:
 
     def eqn(self, eqn: Eqn, env: dict[int, Pair], eps: dict[int, Array],
             live: Array | None) -> Pair:
-        if eqn.op in ("load", "store"):
+        if eqn.op in ("load", "store", "zeros"):
             return self.array(eqn, env)
         args = [self.atom(a, env) for a in eqn.args]
         if eqn.op in OTHER_RULES:
@@ -287,6 +295,8 @@ class _Run:
         return value, delta
 
     def array(self, eqn: Eqn, env: dict[int, Pair]) -> Pair:
+        if eqn.op == "zeros":
+            return jnp.zeros(eqn.out.size), jnp.zeros(eqn.out.size)
         array = eqn.args[0]
         assert isinstance(array, Var)
         values, deltas = env[id(array)]

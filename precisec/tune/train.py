@@ -106,13 +106,12 @@ def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:
 def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig) -> Constraint:
     """g on a fresh minibatch of inputs and noise of the nonlinear model."""
     model = PerturbedModel(kernel, config.significand_aware)
-    run = jax.vmap(model.flat, in_axes=(0, None, 0))
 
     def constraint(theta: jax.Array, key: jax.Array) -> jax.Array:
         key_x, key_e = jax.random.split(key)
         xs = _uniform(kernel, key_x, config.batch)
         eps = jax.random.normal(key_e, (config.batch, model.layout.size), dtype=jnp.float64)
-        _, delta = run(xs, jnp.exp(theta), eps)
+        _, delta = model.batch(xs, jnp.exp(theta), eps)
         return jnp.log(jnp.mean(delta**2)) - log_tau2
 
     return constraint
