@@ -493,6 +493,13 @@ def test_integrator_is_one_loop_of_a_thousand_steps() -> None:
     assert (loop.trips, len(loop.carried), len(k.sites)) == (1000, 2, 11)
 
 
+def test_counter_declared_before_the_loop_keeps_its_final_value() -> None:
+    k = kernel(ranges(x=(1, 2)) + "double f(double x) {\n    int i;\n"
+               "    for (i = 10; i > 0; i -= 3) x = x * 2.0;\n    return x + i;\n}\n")
+    assert [lp.trips for lp in loops(k)] == [4]  # i = 10, 7, 4, 1; then -2
+    assert exact(k, 1.5) == [Fraction(3, 2) * 16 - 2]
+
+
 def test_counters_index_arrays_and_convert_to_reals() -> None:
     source = ("#define N 5\n" + ranges(h=(0.5, 1.0))
               + "void f(double h, double out[N]) {\n"
@@ -808,6 +815,7 @@ REFUSALS = {
                                "    return a[1];\n}\n", "const array"),
     "whole array": (HEAD + F + "    double a[2] = {1.0};\n    @a = x;\n" + END, "as a whole"),
     "syntax error": (HEAD + F + "    return x +@;\n}\n", "syntax error"),
+    "unclosed brace": (HEAD + F + "    return y@;\n", "end of input"),
     "extra brace": (HEAD + F + END + "@}\n", "unmatched '}'"),
     "#if": ("@#if 1\n" + HEAD + F + END + "#endif\n", "'#if' is not supported"),
     "comparison as a number": (HEAD + F + "    return x @< y;\n}\n", "comparison '<'"),

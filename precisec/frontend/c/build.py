@@ -41,8 +41,10 @@ def build_kernel(pre: Preprocessed, ast: c_ast.FileAST, function: str | None) ->
             raise _error(pre, ext, f"global variable '{ext.name}' is not supported")
         elif isinstance(ext, c_ast.Typedef):
             raise _error(pre, ext, "typedefs are not supported")
-        else:
+        elif isinstance(ext, c_ast.Decl):
             raise _error(pre, ext, "structs, unions and enums are not supported")
+        else:
+            raise _error(pre, ext, f"'{type(ext).__name__}' at file scope is not supported")
     func = choose(list(functions.values()), function, pre)
     for other in functions.values():
         normalise_returns(other.body)

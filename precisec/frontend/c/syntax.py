@@ -21,7 +21,7 @@ from precisec.frontend.pragmas import Pragma
 INT_LITERAL = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)[uUlL]*$")
 _HEX_FLOAT = re.compile(r"0[xX]([0-9a-fA-F]*)\.?([0-9a-fA-F]*)[pP]([+-]?\d+)")
 _DECIMAL_FLOAT = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
-_COORD = re.compile(r"^.*?:(\d+):(\d+): (.*)$", re.DOTALL)
+_COORD = re.compile(r"^(\d+):(\d+): (.*)$", re.DOTALL)
 
 
 def parse_ast(pre: Preprocessed) -> c_ast.FileAST:
@@ -29,12 +29,12 @@ def parse_ast(pre: Preprocessed) -> c_ast.FileAST:
     try:
         return c_parser.CParser().parse(pre.text, pre.file)
     except ParseError as err:
-        match = _COORD.match(str(err))
+        text = str(err).removeprefix(f"{pre.file}:")
+        match = _COORD.match(text)
         if match is None or int(match.group(1)) < 1:
             last = pre.token_loc(len(pre.tokens) - 1) if pre.tokens else \
                 SourceLoc(pre.file, 1, 1)
-            message = str(err).split(": ", 1)[-1]
-            raise PrecisecError(last, f"syntax error: {message}") from err
+            raise PrecisecError(last, f"syntax error: {text.strip()}") from err
         loc = pre.loc(int(match.group(1)), int(match.group(2)))
         raise PrecisecError(loc, f"syntax error {match.group(3)}") from err
 
