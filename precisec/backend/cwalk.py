@@ -37,7 +37,9 @@ from precisec.ir.core import (
     Lit,
     Loop,
     Region,
+    Stmt,
     Var,
+    walk,
 )
 
 INPUT_BITS = 53
@@ -242,28 +244,34 @@ def compute_widths(kernel: Kernel, groups: dict[int, int], rule: Precisions) -> 
     return Widths(scalars, group_bits, rule)
 
 
-def used_values(kernel: Kernel) -> set[int]:
-    """Ids of the values some statement, branch or result reads."""
+def used_values(stmts: Sequence[Stmt], results: Sequence[Atom] = ()) -> set[int]:
+    """Ids of the values the statements (and `results`) read."""
     used: set[int] = set()
 
     def atoms(items: Sequence[Atom]) -> None:
         used.update(id(a) for a in items if isinstance(a, Var))
 
-    def region(body: Region) -> None:
-        for stmt in body.stmts:
+    def region(stmts: Sequence[Stmt], results: Sequence[Atom]) -> None:
+        for stmt in stmts:
             if isinstance(stmt, Eqn):
                 atoms(stmt.args)
             elif isinstance(stmt, Loop):
                 atoms(stmt.init)
-                region(stmt.body)
+                region(stmt.body.stmts, stmt.body.results)
             else:
                 atoms([stmt.pred])
-                region(stmt.then)
-                region(stmt.other)
-        atoms(body.results)
+                region(stmt.then.stmts, stmt.then.results)
+                region(stmt.other.stmts, stmt.other.results)
+        atoms(results)
 
-    region(kernel.body)
+    region(stmts, results)
     return used
+
+
+def _defined_scalars(stmt: Stmt) -> list[Var]:
+    """The integer and boolean values a statement defines in its own region."""
+    outs = [stmt.out] if isinstance(stmt, Eqn) else list(stmt.outs)
+    return [v for v in outs if v.type != REAL]
 
 
 class Dialect(Protocol):
@@ -310,7 +318,7 @@ class Walker:
         self.kernel = kernel
         self.dialect = dialect
         self.groups = groups
-        self.used = used_values(kernel)
+        self.used = used_values(kernel.body.stmts, kernel.body.results)
         self.names: dict[int, str] = {}
         self.storage: dict[int, str] = {}
         self.lines: list[str] = []
@@ -318,6 +326,11 @@ class Walker:
         self.depth = 1
         self.count = 0
         self.reserved: set[str] = set()
+        self.cuts: list[int] = []
+        self.where: list[tuple[Region, int]] = []
+        self.fixed: set[int] = set()
+        self.aliased: set[int] = set()
+        self.summaries: dict[int, list[tuple[set[int], set[int]]]] = {}
 
     # -- names and text -------------------------------------------------------------------
     def fresh(self, hint: str) -> str:
@@ -372,18 +385,78 @@ class Walker:
             flat = term if not flat else f"({flat}) * {extent} + {term}"
         return flat
 
+    def alias(self, var: Var, expr: str) -> None:
+        """Name a loaded value by its array element (see `stable`)."""
+        self.names[id(var)] = expr
+        self.aliased.add(id(var))
+
+    def stable(self, load: Eqn) -> bool:
+        """Whether the element a load reads keeps its value while the loaded value is in
+        use, so a dialect may read the element instead of copying it: its indices are
+        constants, and no statement of the region stores into its array before the
+        value's last use (or the region's end, if the value leaves the region)."""
+        array, indices = load.args[0], load.args[1:]
+        if any(isinstance(a, Var) and id(a) not in self.fixed for a in indices):
+            return False
+        region, position = self.where[-1]
+        escapes = any(r is load.out for r in region.results)
+        if escapes and region is self.kernel.body:
+            return False
+        later = self.summary(region)[position + 1:]
+        last = len(later) - 1 if escapes else max(
+            (k for k, (used, _) in enumerate(later) if id(load.out) in used), default=-1)
+        group = self.groups[id(array)]
+        for k in range(last + 1):
+            reads_first = k == last and not escapes and isinstance(
+                region.stmts[position + 1 + k], Eqn)
+            if group in later[k][1] and not reads_first:
+                return False
+        return True
+
+    def summary(self, region: Region) -> list[tuple[set[int], set[int]]]:
+        """Per statement of a region: the values it reads and the arrays it stores into."""
+        if id(region) not in self.summaries:
+            self.summaries[id(region)] = [
+                (used_values([stmt]),
+                 {self.groups[id(s.args[0])] for s in walk(Region((), (stmt,), ()))
+                  if isinstance(s, Eqn) and s.op == "store"})
+                for stmt in region.stmts]
+        return self.summaries[id(region)]
+
     # -- statements -----------------------------------------------------------------------
     def run(self) -> None:
-        self.region(self.kernel.body)
+        """Write the body; `cuts` gets the line numbers where a top-level statement starts
+        that no integer or boolean local of an earlier one reaches (where the body may be
+        split into functions that share only real values)."""
+        stmts = self.kernel.body.stmts
+        last_use: dict[int, int] = {}
+        for position, stmt in enumerate(stmts):
+            last_use.update(dict.fromkeys(used_values([stmt]), position))
+        reach = -1
+        for position, stmt in enumerate(stmts):
+            if reach < position:
+                self.cuts.append(len(self.lines))
+            self.where.append((self.kernel.body, position))
+            self.statement(stmt)
+            self.where.pop()
+            for var in _defined_scalars(stmt):
+                reach = max(reach, last_use.get(id(var), -1))
+            if isinstance(stmt, Eqn) and id(stmt.out) in self.aliased:
+                reach = max(reach, last_use.get(id(stmt.out), -1))
 
     def region(self, region: Region) -> None:
-        for stmt in region.stmts:
-            if isinstance(stmt, Eqn):
-                self.eqn(stmt)
-            elif isinstance(stmt, Loop):
-                self.loop(stmt)
-            else:
-                self.cond(stmt)
+        for position, stmt in enumerate(region.stmts):
+            self.where.append((region, position))
+            self.statement(stmt)
+            self.where.pop()
+
+    def statement(self, stmt: Stmt) -> None:
+        if isinstance(stmt, Eqn):
+            self.eqn(stmt)
+        elif isinstance(stmt, Loop):
+            self.loop(stmt)
+        else:
+            self.cond(stmt)
 
     def eqn(self, eqn: Eqn) -> None:
         spec = eqn.spec
@@ -410,6 +483,7 @@ class Walker:
                 value = f"({left} {spec.c_symbol} {right})"
             ctype = "long" if eqn.out.type == INT else "int"
             self.emit(f"const {ctype} {self.define(eqn.out)} = {value};")
+            self.fixed.add(id(eqn.out))
 
     def declare(self, var: Var, init: Atom | None = None) -> None:
         """A variable assigned later (merged or carried); arrays need none."""
@@ -445,6 +519,7 @@ class Walker:
             value = trip if loop.step == 1 else f"{trip} * {_int_literal(str(loop.step))}"
             value = value if loop.start == 0 else f"{loop.start} + {value}"
             self.emit(f"const long {self.define(loop.counter)} = {value};")
+            self.fixed.add(id(loop.counter))
         self.region(loop.body)
         self.carry(loop, live)
         self.depth -= 1

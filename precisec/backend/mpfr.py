@@ -21,9 +21,9 @@ build defines it (`precisec.toolchain.run_tuned`).
 
 The dialect (`MpfrDialect`) also serves the compiled evaluator
 (`precisec.semantics.compiled`), which reads the precisions from a table at run time, so
-one build serves every allocation, and switches on two macros it defines:
-`PC_ROUND(scratch, v)` rounds an argument wider than its operation first (the native
-backend's casts, `interpret`'s round_arguments), `PC_FINITE(v, k)` reports a non-finite
+one build serves every allocation, and calls two functions it defines:
+`pc_arg(scratch, v)` rounds an argument wider than its operation first (the native
+backend's casts, `interpret`'s round_arguments), `pc_check(v, k)` reports a non-finite
 result of equation k in the exact reference.
 """
 
@@ -67,31 +67,42 @@ COMPARE: dict[str, Callable[[str, str], str]] = {
 
 @dataclass(frozen=True)
 class Slot:
-    """One mpfr_t (size 0) or array of them, and the key of its precision."""
+    """One mpfr_t (size 0) or array of them, and the key of its precision; `name` is its
+    C expression (an element of the pool, if the dialect has one)."""
 
     name: str
     key: Key
     size: int = 0
+    pooled: bool = False
 
 
 class MpfrDialect:
     """Real values as mpfr_t slots; `note` writes a site's comment tail."""
 
-    def __init__(self, note: Callable[[int], str], *, round_arguments: bool = False,
-                 check_finite: bool = False) -> None:
+    def __init__(self, note: Callable[[int], str], *, pool: str | None = None,
+                 round_arguments: bool = False, check_finite: bool = False) -> None:
         self.note = note
+        self.pool = pool
+        self.pooled = 0
         self.round_arguments = round_arguments
         self.check_finite = check_finite
         self.slots: list[Slot] = []
         self.literals: dict[tuple[str, int | None], str] = {}
 
     def slot(self, name: str, key: Key, size: int = 0) -> str:
-        self.slots.append(Slot(name, key, size))
+        """A new slot; its C expression: `name`, or the next element of the pool (one
+        global array instead of thousands of variables compiles much faster)."""
+        if self.pool and not size:
+            name = f"{self.pool}[{self.pooled}]"
+            self.pooled += 1
+        self.slots.append(Slot(name, key, size, self.pool is not None and not size))
         return name
 
     def value(self, walker: Walker, var: Var) -> str:
         """A slot for a value at its own width."""
-        return self.slot(walker.define(var), ("var", id(var)))
+        name = self.slot(walker.define(var), ("var", id(var)))
+        walker.names[id(var)] = name
+        return name
 
     def literal(self, text: str, site: int | None) -> str:
         """A literal's slot: at the site's precision, or the literal precision (site None)."""
@@ -113,7 +124,7 @@ class MpfrDialect:
         if eqn.site is None or isinstance(atom, Lit) or not self.round_arguments:
             return self.ref(walker, atom, eqn.site)
         scratch = self.slot(walker.fresh(f"round{position}"), ("site", eqn.site))
-        return f"PC_ROUND({scratch}, {walker.name(atom)})"
+        return f"pc_arg({scratch}, {walker.name(atom)})"
 
     # -- the walker's Dialect protocol ------------------------------------------------------
     def arith(self, walker: Walker, eqn: Eqn) -> None:
@@ -124,13 +135,16 @@ class MpfrDialect:
         out = self.value(walker, eqn.out)
         walker.emit(RULES[eqn.op](out, args))
         if self.check_finite and eqn.op != "itof":
-            walker.emit(f"PC_FINITE({out}, {walker.number(eqn)});")
+            walker.emit(f"pc_check({out}, {walker.number(eqn)});")
 
     def compare(self, walker: Walker, eqn: Eqn) -> str:
         return COMPARE[eqn.op](*(self.ref(walker, a) for a in eqn.args))
 
     def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
-        walker.emit(f"mpfr_set({self.value(walker, eqn.out)}, {array}[{index}], MPFR_RNDN);")
+        if walker.stable(eqn):
+            walker.alias(eqn.out, f"{array}[{index}]")
+        else:
+            walker.emit(f"mpfr_set({self.value(walker, eqn.out)}, {array}[{index}], MPFR_RNDN);")
 
     def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
         walker.emit(f"mpfr_set({array}[{index}], {self.ref(walker, eqn.args[-1])}, MPFR_RNDN);")
@@ -149,39 +163,39 @@ class MpfrDialect:
 
     def temp(self, walker: Walker, temp: Var, source: Var) -> None:
         name = self.slot(walker.define(temp), ("var", id(source)))
+        walker.names[id(temp)] = name
         walker.emit(f"mpfr_set({name}, {walker.name(source)}, MPFR_RNDN);")
 
+    def declarations(self, storage: str = "") -> list[str]:
+        """`mpfr_t` declarations of the slots, a few names a line."""
+        names = [s.name for s in self.slots if not s.size and not s.pooled]
+        lines = [f"{storage}mpfr_t {', '.join(names[start:start + 8])};"
+                 for start in range(0, len(names), 8)]
+        if self.pooled:
+            lines.append(f"{storage}mpfr_t {self.pool}[{self.pooled}];")
+        return lines + [f"{storage}mpfr_t {s.name}[{s.size}];" for s in self.slots if s.size]
 
-def declarations(slots: list[Slot], storage: str = "") -> list[str]:
-    """`mpfr_t` declarations of the slots, a few names a line."""
-    lines: list[str] = []
-    names = [s.name for s in slots if not s.size]
-    for start in range(0, len(names), 8):
-        lines.append(f"{storage}mpfr_t {', '.join(names[start:start + 8])};")
-    lines += [f"{storage}mpfr_t {s.name}[{s.size}];" for s in slots if s.size]
-    return lines
+    def initialisations(self, precision: Callable[[Slot], int]) -> list[str]:
+        """mpfr_init2 of every slot at `precision(slot)` bits."""
+        lines = []
+        for slot in self.slots:
+            bits = precision(slot)
+            if slot.size:
+                lines.append(f"for (int pc_k = 0; pc_k < {slot.size}; pc_k++) "
+                             f"mpfr_init2({slot.name}[pc_k], {bits});")
+            else:
+                lines.append(f"mpfr_init2({slot.name}, {bits});")
+        return lines
 
-
-def initialisations(slots: list[Slot], precision: Callable[[int, Slot], str]) -> list[str]:
-    """mpfr_init2 of every slot; `precision(position, slot)` is its C expression."""
-    lines = []
-    for position, slot in enumerate(slots):
-        bits = precision(position, slot)
-        if slot.size:
-            lines.append(f"for (int pc_k = 0; pc_k < {slot.size}; pc_k++) "
-                         f"mpfr_init2({slot.name}[pc_k], {bits});")
-        else:
-            lines.append(f"mpfr_init2({slot.name}, {bits});")
-    return lines
-
-
-def clears(slots: list[Slot]) -> list[str]:
-    names = [s.name for s in slots if not s.size]
-    lines = [f"mpfr_clears({', '.join(names[start:start + 8])}, (mpfr_ptr) 0);"
-             for start in range(0, len(names), 8)]
-    lines += [f"for (int pc_k = 0; pc_k < {s.size}; pc_k++) mpfr_clear({s.name}[pc_k]);"
-              for s in slots if s.size]
-    return lines
+    def clears(self) -> list[str]:
+        names = [s.name for s in self.slots if not s.size and not s.pooled]
+        lines = [f"mpfr_clears({', '.join(names[start:start + 8])}, (mpfr_ptr) 0);"
+                 for start in range(0, len(names), 8)]
+        arrays = [(s.name, s.size) for s in self.slots if s.size]
+        if self.pooled:
+            arrays.append((str(self.pool), self.pooled))
+        return lines + [f"for (int pc_k = 0; pc_k < {size}; pc_k++) mpfr_clear({name}[pc_k]);"
+                        for name, size in arrays]
 
 
 BRANCH_GUARD = ("#ifndef PRECISEC_BRANCH", "#define PRECISEC_BRANCH(b, c) (c)", "#endif")
@@ -203,7 +217,7 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
         kind = "in" if isinstance(param, Input) else "out"
         name = walker.reserve(f"pc_{kind}_{param.name}")
         if not var.shape:
-            walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
+            name = walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
             prologue.append(f"mpfr_set_{suffix}({name}, {param.name}, MPFR_RNDN);")
             continue
         walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
@@ -224,13 +238,13 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
                         f"mpfr_get_{suffix}({walker.array(result)}[pc_k], MPFR_RNDN);")
     sets = [f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
             for name, text in dialect.literal_texts()]
-    inits = initialisations(dialect.slots, lambda _, slot: str(widths.bits(slot.key)))
+    inits = dialect.initialisations(lambda slot: widths.bits(slot.key))
     lines = ["/*", *(f" * {line}".rstrip() for line in header_lines), " */",
              "#include <mpfr.h>", "", *BRANCH_GUARD, "", signature(kernel), "{",
-             *(f"    {line}" for line in (*declarations(dialect.slots), *inits, *sets,
+             *(f"    {line}" for line in (*dialect.declarations(), *inits, *sets,
                                           *prologue)),
              *walker.lines,
-             *(f"    {line}" for line in (*epilogue, *clears(dialect.slots))),
+             *(f"    {line}" for line in (*epilogue, *dialect.clears())),
              *(["    return pc_result;"] if kernel.returns else []), "}", ""]
     return "\n".join(lines)
 

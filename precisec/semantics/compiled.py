@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from precisec.backend.cwalk import Precisions, Walker, array_groups, compute_widths
-from precisec.backend.mpfr import MpfrDialect, Slot, clears, declarations, initialisations
+from precisec.backend.mpfr import MpfrDialect, Slot
 from precisec.errors import PrecisecError
 from precisec.ir.core import Input, Kernel
 from precisec.toolchain import (
@@ -43,7 +43,12 @@ from precisec.toolchain import (
 REFERENCE_BITS = 320
 MAX_BITS = 4096
 ESCALATION = 1.5
-EVALUATOR_FLAGS = ("-std=c11", "-O1", "-w")
+# gcc's -O1 time grows faster than linearly in a function's size, so the kernel body is
+# split into functions of about PART_LINES lines where it can be (`Walker.cuts`), and a
+# body with a part longer than O1_LINES (a huge loop body) is built at -O0.
+EVALUATOR_FLAGS = ("-std=c11", "-w")
+PART_LINES = 300
+O1_LINES = 3000
 # Table entries before the slot precisions: exact, round_arguments, result bits, widest.
 _HEADER = 4
 
@@ -53,16 +58,25 @@ _PRELUDE = """\
 #include <mpfr.h>
 {hash}uint64_t pc_branch_hash;
 static long pc_exact, pc_round_arguments, pc_sample;
-static mpfr_t pc_round, pc_residual;
-#define PC_ROUND(s, v) (pc_round_arguments && mpfr_get_prec(v) > mpfr_get_prec(s) \\
-    ? (mpfr_set((s), (v), MPFR_RNDN), (mpfr_ptr) (s)) : (mpfr_ptr) (v))
-#define PC_FINITE(v, k) do {{ if (pc_exact && !mpfr_number_p(v)) pc_domain((k), (v)); }} while (0)
-
+static mpfr_t pc_final, pc_residual;
 static void pc_domain(int k, mpfr_srcptr v)
 {{
     fprintf(stderr, "precisec-domain %d %ld %s\\n", k, pc_sample,
             mpfr_nan_p(v) ? "nan" : mpfr_sgn(v) > 0 ? "inf" : "-inf");
     exit(3);
+}}
+
+/* Inline functions: -O1 inlines them, -O0 (huge kernels) keeps them calls. */
+static inline mpfr_srcptr pc_arg(mpfr_ptr s, mpfr_srcptr v)
+{{
+    if (!pc_round_arguments || mpfr_get_prec(v) <= mpfr_get_prec(s)) return v;
+    mpfr_set(s, v, MPFR_RNDN);
+    return s;
+}}
+
+static inline void pc_check(mpfr_srcptr v, int k)
+{{
+    if (pc_exact && !mpfr_number_p(v)) pc_domain(k, v);
 }}
 
 static void pc_result(mpfr_srcptr v, double *out)
@@ -72,8 +86,8 @@ static void pc_result(mpfr_srcptr v, double *out)
         mpfr_sub_d(pc_residual, v, out[0], MPFR_RNDN);
         out[1] = mpfr_get_d(pc_residual, MPFR_RNDN);
     }} else {{
-        mpfr_set(pc_round, v, MPFR_RNDN);
-        out[0] = mpfr_get_d(pc_round, MPFR_RNDN);
+        mpfr_set(pc_final, v, MPFR_RNDN);
+        out[0] = mpfr_get_d(pc_final, MPFR_RNDN);
     }}
 }}
 """
@@ -93,7 +107,7 @@ int main(int argc, char **argv)
     long first = atol(argv[3]), count = atol(argv[4]);
     pc_exact = pc_prec[0];
     pc_round_arguments = pc_prec[1];
-    mpfr_init2(pc_round, pc_prec[2]);
+    mpfr_init2(pc_final, pc_prec[2]);
     mpfr_init2(pc_residual, pc_prec[3]);
 {setup}
     if (fseek(in, first * {width} * (long) sizeof(double), SEEK_SET) != 0) return 2;
@@ -106,7 +120,7 @@ int main(int argc, char **argv)
         if (fwrite(pc_res, sizeof(double), doubles, out) != doubles) return 4;
 {hash_write}    }}
 {teardown}
-    mpfr_clears(pc_round, pc_residual, (mpfr_ptr) 0);
+    mpfr_clears(pc_final, pc_residual, (mpfr_ptr) 0);
     fclose(in);
     return fclose(out) == 0 ? 0 : 4;
 }}
@@ -132,13 +146,25 @@ class Reference:
 @dataclass(frozen=True)
 class _Program:
     source: str
-    slots: list[Slot]
-    numbers: list  # the equations PC_FINITE reports, by number
+    slots: list[Slot]  # in the order of the precision table
+    numbers: list  # the equations pc_check reports, by number
+    optimise: bool
+
+
+def _parts(lines: list[str], cuts: list[int]) -> list[list[str]]:
+    """The body's lines in runs of at least PART_LINES, split only at cuts."""
+    parts, start = [], 0
+    for cut in cuts:
+        if cut - start >= PART_LINES:
+            parts.append(lines[start:cut])
+            start = cut
+    return [*parts, lines[start:]]
 
 
 def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
     """The evaluator's C source: the walker's kernel with run-time precisions, and main."""
-    dialect = MpfrDialect(lambda site: f"site {site}", round_arguments=True, check_finite=True)
+    dialect = MpfrDialect(lambda site: f"site {site}", pool="pc_pool", round_arguments=True,
+                          check_finite=True)
     walker = Walker(kernel, dialect, groups)
     prologue: list[str] = []
     position = 0
@@ -146,7 +172,7 @@ def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
         kind = "in" if isinstance(param, Input) else "out"
         name = walker.reserve(f"pc_{kind}_{param.name}")
         if not var.shape:
-            walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
+            name = walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
             prologue.append(f"mpfr_set_d({name}, pc_in[{position}], MPFR_RNDN);")
             position += 1
             continue
@@ -172,21 +198,32 @@ def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
         offset += out.size
     width = len(kernel.input_labels)
     count = len(kernel.result_labels)
-    setup = [*initialisations(dialect.slots, lambda k, _: f"pc_prec[{_HEADER + k}]"),
+    pooled = [slot for slot in dialect.slots if slot.pooled]
+    arrays = [slot for slot in dialect.slots if not slot.pooled]
+    setup = [f"for (int pc_k = 0; pc_k < {len(pooled)}; pc_k++) "
+             f"mpfr_init2(pc_pool[pc_k], pc_prec[{_HEADER} + pc_k]);",
+             *(f"for (int pc_k = 0; pc_k < {slot.size}; pc_k++) mpfr_init2({slot.name}[pc_k], "
+               f"pc_prec[{_HEADER + len(pooled) + k}]);" for k, slot in enumerate(arrays)),
              *(f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
                for name, text in dialect.literal_texts())]
     hash_write = ("        if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, out) != 1) "
                   "return 4;\n") if kernel.n_branches else ""
+    parts = _parts(walker.lines, walker.cuts)
+    functions = [line for number, part in enumerate(parts)
+                 for line in (f"static __attribute__((noinline)) void pc_part{number}(void)",
+                              "{", *part, "}", "")]
     source = "\n".join([
-        _PRELUDE.format(hash=BRANCH_HASH_C), *declarations(dialect.slots, "static "), "",
-        "static void pc_kernel(const double *pc_in, double *pc_out)", "{",
-        *(f"    {line}" for line in prologue), *walker.lines,
+        _PRELUDE.format(hash=BRANCH_HASH_C), *dialect.declarations("static "), "",
+        *functions, "static void pc_kernel(const double *pc_in, double *pc_out)", "{",
+        *(f"    {line}" for line in prologue),
+        *(f"    pc_part{number}();" for number in range(len(parts))),
         *(f"    {line}" for line in epilogue), "}", "",
         _MAIN.format(table=_HEADER + len(dialect.slots), row=max(width, 1),
                      res=max(2 * count, 1), width=width, results=count,
                      setup="\n".join(f"    {line}" for line in setup), hash_write=hash_write,
-                     teardown="\n".join(f"    {line}" for line in clears(dialect.slots)))])
-    return _Program(source, dialect.slots, walker.numbers)
+                     teardown="\n".join(f"    {line}" for line in dialect.clears()))])
+    return _Program(source, pooled + arrays, walker.numbers,
+                    max(map(len, parts)) <= O1_LINES)
 
 
 class Evaluator:
@@ -204,7 +241,8 @@ class Evaluator:
         source = workdir / "evaluator.c"
         source.write_text(self._program.source)
         self._executable = workdir / "evaluator"
-        compile_c([source], self._executable, flags=EVALUATOR_FLAGS, mpfr=True)
+        level = "-O1" if self._program.optimise else "-O0"
+        compile_c([source], self._executable, flags=(*EVALUATOR_FLAGS, level), mpfr=True)
 
     def __enter__(self) -> Evaluator:
         return self
