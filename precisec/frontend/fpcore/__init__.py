@@ -1,6 +1,6 @@
 """FPCore frontend: FPBench's FPCore format (1.x and 2.0 syntax) to the IR.
 
-The subset that fits the IR is accepted (docs/fpbench.md):
+The subset that fits the IR is accepted:
 
 * `(FPCore name? (args...) props... body)`, arguments as symbols or `(! props... sym)`;
 * `let`, `let*`, the operations of `precisec.ops` spelled by their `fpcore` name, unary

@@ -10,7 +10,7 @@ picks its side statically (no branch). Literals are `Lit`s; the interpreters giv
 precision the IR's literal rule says (docs/method.md §1).
 
 In `tuned` mode (the emitter's output read back) every rounding operation also records
-the precision of its annotation context (docs/fpbench.md).
+the precision of its annotation context (`precisec.frontend.fpcore.forms.precision_bits`).
 """
 
 from __future__ import annotations

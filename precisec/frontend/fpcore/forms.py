@@ -2,7 +2,8 @@
 
 `split_core` checks the shape `(FPCore name? (args...) props... body)` without looking
 into the body; `parse_argument` reads an argument (`x` or `(! props... x)`);
-`precision_bits` reads a `:precision` value. docs/fpbench.md lists what is accepted.
+`precision_bits` reads a `:precision` value. The package docstring lists what is
+accepted.
 """
 
 from __future__ import annotations

@@ -3,14 +3,15 @@
 FPCore symbols may contain characters C identifiers cannot (`x-y`, `a.b`, `λ`), may be C
 keywords (`double`) or shadow what the emitted C calls (`sin`, `NAN`). The kernel keeps
 the FPCore names in `Kernel.properties` (for reports and the FPCore emitter) and uses
-these C names for its parameters, so the emitted C always compiles. docs/fpbench.md
-("Names") states the mapping:
+these C names for its parameters, so the emitted C always compiles. The mapping:
 
 * a name that is a valid, unreserved C identifier is kept as it is;
 * otherwise every character outside `[A-Za-z0-9_]` becomes `_`, and the result gets the
   prefix `v_` (kernels: `k_`) if it starts with a digit or `_`, is a C keyword, a libm
-  function of the operation table or a `<math.h>` macro, or starts with a prefix reserved
-  for generated code (`pc_`, `mpfr_`, `MPFR_`, `mp_`, `gmp_`, `__gmp`);
+  function of the operation table or a macro of the headers the C includes (`NAN`, and
+  every `M_…` and `FP_…` name), or starts with a prefix reserved for generated code
+  (`pc_`, `mpfr_`, `MPFR_`, `mp_`, `gmp_`, `__gmp`): `x-y` → `x_y`, `sin` → `v_sin`,
+  `pc_z` → `v_pc_z`, `λ` → `v__`;
 * among arguments, a mapped name that collides with an earlier C name gets the suffix
   `_2`, `_3`, ... (kept names are claimed first, so they never change).
 """

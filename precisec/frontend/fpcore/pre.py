@@ -1,6 +1,6 @@
 """`:pre` to sampling ranges, and `:precisec-rmse` to the target.
 
-`:pre` must be a conjunction of constant bounds on each argument (docs/fpbench.md): the
+`:pre` must be a conjunction of constant bounds on each argument: the
 tightest bounds win, strict bounds are taken as closed (which changes nothing for uniform
 sampling), and the bounds are rounded to the nearest double, as range pragmas are.
 """

@@ -3,7 +3,7 @@
 Every datum keeps the 1-based line:col of its first character, so that every error and
 every operation points into the user's file (a list is located at its opening
 parenthesis). Numbers are read exactly: decimal, hexadecimal and rational literals become
-the IR's decimal text (docs/fpbench.md). The reader is iterative, so nesting depth is
+the IR's decimal text (`precisec.frontend.fpcore`). The reader is iterative, so nesting depth is
 bounded by memory only.
 """
 
