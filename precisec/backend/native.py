@@ -13,24 +13,21 @@ are not correctly rounded and only approximated by that emulation.
 Everything else follows the MPFR backend's width rule (`cwalk.compute_widths`) mapped to
 the narrowest covering format: inputs and literals outside sites are the kernel's type,
 an exact operation computes in its widest argument's format, merged, carried and array
-values in the widest format they receive, so those copies never round.
+values in the widest format they receive, so those copies never round
+(`precisec.backend.casts`). Each conversion is one named `const` temporary written right
+after the value it converts (for a loop-carried value, at the top of each iteration), so
+the casts in the file are exactly the ones `NativeTypes` counts for the tuner.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from precisec.backend.cwalk import (
-    Precisions,
-    Walker,
-    Widths,
-    array_groups,
-    compute_widths,
-    flat_pointer,
-)
-from precisec.backend.formats import FLOAT128, Format, covering, hex_literal, kernel_format
+from precisec.backend.casts import NativeTypes
+from precisec.backend.cwalk import Walker, array_groups, flat_pointer
+from precisec.backend.formats import FLOAT128, Format, hex_literal
 from precisec.backend.mpfr import BRANCH_GUARD
-from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
+from precisec.ir.core import Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var
 from precisec.ops import OPS
 from precisec.toolchain import signature
 
@@ -53,36 +50,45 @@ RULES: dict[str, Callable[[list[str], Format], str]] = {
 }
 
 
+# Suffixes of cast temporaries' names, by format.
+CAST_SUFFIX = {"float": "f", "double": "d", "long double": "ld", "_Float128": "q"}
+
+
 class NativeDialect:
     """Real values as C variables of hardware formats."""
 
-    def __init__(self, kernel: Kernel, site_formats: Sequence[Format], widths: Widths,
-                 groups: dict[int, int]) -> None:
-        self.site_formats = site_formats
-        self.widths = widths
-        self.groups = groups
-        self.base = kernel_format(kernel.precision)
-        self.temps: dict[int, Format] = {}
+    def __init__(self, types: NativeTypes) -> None:
+        self.types = types
+        self.site_formats = types.site_formats
+        self.base = types.base
+        self.temps: dict[int, Var] = {}
+        self.cast_names: dict[tuple[int, str], str] = {}
 
     def format_of(self, atom: Atom) -> Format:
-        if isinstance(atom, Lit):
-            return self.base
-        if atom.shape:
-            return covering(self.widths.groups[self.groups[id(atom)]])
-        return self.temps.get(id(atom)) or covering(self.widths.scalars[id(atom)])
+        return self.types.format_of(self.temps.get(id(atom), atom))
 
     def convert(self, walker: Walker, atom: Atom, fmt: Format, literal_bits: int) -> str:
-        """`atom` in `fmt`: a literal rounded at `literal_bits`, a value cast if needed."""
+        """`atom` in `fmt`: a literal rounded at `literal_bits`, a value or its cast."""
         if isinstance(atom, Lit):
             return f"{hex_literal(atom.text, literal_bits, fmt)} /* {atom.text} */"
-        name = walker.name(atom)
-        return name if self.format_of(atom) == fmt else f"({fmt.c_type}) {name}"
+        if self.format_of(atom) == fmt:
+            return walker.name(atom)
+        return self.cast_names[(id(self.temps.get(id(atom), atom)), fmt.name)]
+
+    def casts(self, walker: Walker, var: Var) -> None:
+        """The cast temporaries of a value, right where it is defined."""
+        for cast in self.types.casts_of(var):
+            name = walker.fresh(f"{var.hint}_{CAST_SUFFIX[cast.fmt.name]}")
+            self.cast_names[(id(var), cast.fmt.name)] = name
+            walker.emit(f"const {cast.fmt.c_type} {name} = ({cast.fmt.c_type}) "
+                        f"{walker.name(var)};")
 
     def define(self, walker: Walker, var: Var, expr: str) -> None:
         name = walker.define(var)
         walker.emit(f"const {self.format_of(var).c_type} {name} = {expr};")
         if not walker.is_used(var):
             walker.emit(f"(void) {name};")
+        self.casts(walker, var)
 
     # -- the walker's Dialect protocol ------------------------------------------------------
     def note(self, site: int) -> str:
@@ -92,15 +98,13 @@ class NativeDialect:
         if eqn.op == "itof":
             self.define(walker, eqn.out, f"({self.base.c_type}) {walker.int_ref(eqn.args[0])}")
             return
-        if eqn.site is not None:
-            fmt, literal_bits = self.site_formats[eqn.site], self.site_formats[eqn.site].bits
-        else:
-            fmt, literal_bits = self.format_of(eqn.out), self.base.bits
+        fmt = self.types.site_format(eqn)
+        literal_bits = fmt.bits if eqn.site is not None else self.base.bits
         args = [self.convert(walker, a, fmt, literal_bits) for a in eqn.args]
         self.define(walker, eqn.out, RULES[eqn.op](args, fmt))
 
     def compare(self, walker: Walker, eqn: Eqn) -> str:
-        fmt = max((self.format_of(a) for a in eqn.args), key=lambda f: f.bits)
+        fmt = self.types.compare_format(eqn)
         left, right = (self.convert(walker, a, fmt, self.base.bits) for a in eqn.args)
         return f"({left} {eqn.spec.c_symbol} {right})"
 
@@ -125,38 +129,63 @@ class NativeDialect:
         walker.emit(f"{walker.name(target)} = {value};")
 
     def temp(self, walker: Walker, temp: Var, source: Var) -> None:
-        self.temps[id(temp)] = self.format_of(source)
-        walker.emit(f"const {self.temps[id(temp)].c_type} {walker.define(temp)} = "
+        """A copy of a carried value; its casts are the source's (emitted at the top of the
+        iteration, when the source already had the value the copy keeps)."""
+        self.temps[id(temp)] = source
+        walker.emit(f"const {self.format_of(source).c_type} {walker.define(temp)} = "
                     f"{walker.name(source)};")
+
+
+class NativeWalker(Walker):
+    """The shared walker, writing cast temporaries of loop-carried, loop-final and merged
+    values where they take their value."""
+
+    def __init__(self, kernel: Kernel, dialect: NativeDialect, groups: dict[int, int]) -> None:
+        super().__init__(kernel, dialect, groups)
+        self.native = dialect
+
+    def region(self, region: Region) -> None:
+        for param in region.params:
+            self.native.casts(self, param)
+        super().region(region)
+
+    def loop(self, loop: Loop) -> None:
+        super().loop(loop)
+        for out in loop.outs:
+            self.native.casts(self, out)
+
+    def cond(self, cond: Cond) -> None:
+        super().cond(cond)
+        for out in cond.outs:
+            self.native.casts(self, out)
 
 
 def emit_native(kernel: Kernel, site_formats: Sequence[Format],
                 header_lines: Sequence[str]) -> str:
     """C source of the native tuned kernel; `header_lines` go into the leading comment."""
     formats = list(site_formats)
-    if len(formats) != len(kernel.sites):
-        raise ValueError(f"{len(formats)} formats for {len(kernel.sites)} sites")
-    base = kernel_format(kernel.precision)
-    rule = Precisions(tuple(f.bits for f in formats), base.bits, input_bits=base.bits,
-                      int_bits=base.bits)
     groups = array_groups(kernel)
-    widths = compute_widths(kernel, groups, rule)
-    dialect = NativeDialect(kernel, formats, widths, groups)
-    walker = Walker(kernel, dialect, groups)
+    types = NativeTypes(kernel, formats, groups)
+    base = types.base
+    dialect = NativeDialect(types)
+    walker = NativeWalker(kernel, dialect, groups)
     prologue: list[str] = []
     for param, var in zip(kernel.params, kernel.body.params, strict=True):
         if not var.shape:
             walker.names[id(var)] = param.name
             if not walker.is_used(var):
                 prologue.append(f"(void) {param.name};")
+            dialect.casts(walker, var)
             continue
         kind = "in" if isinstance(param, Input) else "out"
         name = walker.reserve(f"pc_{kind}_{param.name}")
         walker.storage[groups[id(var)]] = name
         fmt = dialect.format_of(var)
         prologue.append(f"{fmt.c_type} {name}[{var.size}];")
-        value = f"({fmt.c_type}) {flat_pointer(param.name, var, base.c_type, True)}[pc_k]" \
-            if kind == "in" else "0"
+        value = "0"
+        if kind == "in":
+            value = f"{flat_pointer(param.name, var, base.c_type, True)}[pc_k]"
+            value = value if fmt == base else f"({fmt.c_type}) {value}"
         prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {name}[pc_k] = {value};")
     walker.run()
     epilogue: list[str] = []
@@ -165,9 +194,11 @@ def emit_native(kernel: Kernel, site_formats: Sequence[Format],
         if kernel.returns else None
     for out, result in zip(kernel.outputs, results, strict=True):
         var = kernel.body.params[kernel.params.index(out)]
+        element = f"{walker.array(result)}[pc_k]"
+        element = element if dialect.format_of(result) == base else \
+            f"({base.c_type}) {element}"
         epilogue.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) "
-                        f"{flat_pointer(out.name, var, base.c_type, False)}[pc_k] = "
-                        f"({base.c_type}) {walker.array(result)}[pc_k];")
+                        f"{flat_pointer(out.name, var, base.c_type, False)}[pc_k] = {element};")
     if returned is not None:
         epilogue.append(f"return {returned};")
     includes = ["#include <math.h>"]
@@ -178,4 +209,3 @@ def emit_native(kernel: Kernel, site_formats: Sequence[Format],
              *(f"    {line}" for line in prologue), *walker.lines,
              *(f"    {line}" for line in epilogue), "}", ""]
     return "\n".join(lines)
-
