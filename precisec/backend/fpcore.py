@@ -32,37 +32,50 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 from precisec.errors import PrecisecError, SourceLoc
-from precisec.frontend.fpcore.build import (
-    BY_ARITY,
-    COMPARISONS,
-    deep_recursion,
-    fpcore_argument_names,
-    fpcore_operator,
-)
-from precisec.frontend.fpcore.forms import CONSTANT_VALUES, DOUBLE_BITS, NON_REAL_CONSTANTS
-from precisec.frontend.fpcore.reader import quote
 from precisec.ir.core import BOOL, REAL, Atom, Cond, Eqn, Kernel, Lit, Loop, Region, Var
+from precisec.ops import OPS
 
+ARGUMENT_NAMES_KEY = "fpcore.arguments"
+"""Kernel property the FPCore frontend sets: the FPCore argument names, space-separated."""
+
+BINARY64_BITS = 53
 EXPONENT_BITS = 11
-_FPCORE_OPS = {spec.name: spec for spec in BY_ARITY.values()}
-_COMPARE_SYMBOLS = {name: symbol for symbol, name in COMPARISONS.items()}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_INDENT = 40
+_SPELLINGS = {name: "-" if name == "neg" else spec.fpcore for name, spec in OPS.items()
+              if spec.fpcore and spec.kind in ("arith", "compare", "logic")}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REWRITTEN = frozenset({":precision", ":precisec-rmse"})
+
+Piece = str | Callable[[], list["Piece"]]
+"""Output text, or a thunk giving more pieces (so rendering needs no recursion)."""
 
 
 def fpcore_precision(bits: int) -> str:
     """The FPCore precision of a `bits`-bit significand with double's exponent range."""
-    return "binary64" if bits == DOUBLE_BITS else f"(float {EXPONENT_BITS} {bits + EXPONENT_BITS})"
+    return "binary64" if bits == BINARY64_BITS else \
+        f"(float {EXPONENT_BITS} {bits + EXPONENT_BITS})"
+
+
+def fpcore_argument_names(kernel: Kernel) -> tuple[str, ...]:
+    """The FPCore name of each input (its C name for a kernel not read from FPCore)."""
+    names = kernel.prop(ARGUMENT_NAMES_KEY)
+    return tuple(names.split(" ")) if names is not None else \
+        tuple(p.name for p in kernel.inputs)
 
 
 def _deeper(indent: str, by: int) -> str:
     """The indentation one level in; it stops growing after MAX_INDENT columns, so deep
     nesting costs linear space."""
     return indent + " " * by if len(indent) < MAX_INDENT else indent
+
+
+def _value(stmt: Eqn | Cond) -> Var:
+    """The value a statement defines (a branch written as FPCore merges one)."""
+    return stmt.out if isinstance(stmt, Eqn) else stmt.outs[0]
 
 
 def _refuse(loc: SourceLoc, message: str) -> PrecisecError:
@@ -86,7 +99,7 @@ class _Plan:
             if isinstance(stmt, Loop):
                 raise _refuse(stmt.loc, "loops are not supported yet")
             if isinstance(stmt, Eqn):
-                if stmt.op not in _FPCORE_OPS and stmt.spec.kind not in ("compare", "logic"):
+                if stmt.op not in _SPELLINGS:
                     raise _refuse(stmt.loc, f"`{stmt.op}` has no FPCore form")
                 self.note(stmt.args, region)
                 self.define(stmt.out, stmt, region)
@@ -142,7 +155,7 @@ class _Plan:
             consumed = {id(a) for a in operands if id(a) in floating}.union(stacked)
             self.inline.update(consumed)
             floating.difference_update(consumed)
-            out = stmt.out if isinstance(stmt, Eqn) else stmt.outs[0]
+            out = _value(stmt)
             if self.candidate(out, region):
                 stack.append(out)
             elif out.type == BOOL:
@@ -183,7 +196,8 @@ class _Writer:
         arguments = fpcore_argument_names(kernel)
         self.names: dict[int, str] = {
             id(var): name for var, name in zip(kernel.body.params, arguments, strict=True)}
-        self.taken = set(arguments) | CONSTANT_VALUES.keys() | NON_REAL_CONSTANTS.keys()
+        # Literals are written as numbers, so only the booleans' names must stay free.
+        self.taken = {*arguments, "TRUE", "FALSE"}
         self.widths: dict[int, int] = {}
         self.measure(kernel.body)
 
@@ -203,17 +217,6 @@ class _Writer:
     def width(self, atom: Atom) -> int:
         return self.widths.get(id(atom), self.base) if isinstance(atom, Var) else self.base
 
-    def bind(self, var: Var) -> str:
-        """A fresh name for a bound value, after its hint where it has a usable one."""
-        base = var.hint if _NAME.fullmatch(var.hint) else f"t{len(self.names)}"
-        name, suffix = base, 1
-        while name in self.taken:
-            suffix += 1
-            name = f"{base}_{suffix}"
-        self.taken.add(name)
-        self.names[id(var)] = name
-        return name
-
     def literal(self, lit: Lit, context: int, wrap: bool = False) -> str:
         """A literal that takes the type's precision (wrapped where the context has
         another), or a boolean."""
@@ -224,57 +227,80 @@ class _Writer:
             return f"(! :precision {fpcore_precision(self.base)} {text})"
         return text
 
-    def atom(self, atom: Atom, context: int, indent: str) -> str:
+    def atom(self, atom: Atom, context: int, indent: str) -> list[Piece]:
         if isinstance(atom, Lit):
-            return self.literal(atom, context)
+            return [self.literal(atom, context)]
         if id(atom) in self.names:
-            return self.names[id(atom)]
-        stmt = self.plan.definition[id(atom)]
+            return [self.names[id(atom)]]
+        return self.stmt(self.plan.definition[id(atom)], context, indent)
+
+    def stmt(self, stmt: Eqn | Cond, context: int, indent: str) -> list[Piece]:
         return self.eqn(stmt, context, indent) if isinstance(stmt, Eqn) \
             else self.cond(stmt, indent)
 
-    def eqn(self, eqn: Eqn, context: int, indent: str) -> str:
+    def eqn(self, eqn: Eqn, context: int, indent: str) -> list[Piece]:
         spec = eqn.spec
-        if spec.kind in ("compare", "logic"):
-            symbol = _COMPARE_SYMBOLS.get(eqn.op, eqn.op)
-            args = "".join(f" {self.atom(a, context, indent)}" for a in eqn.args)
-            return f"({symbol}{args})"
-        width = self.widths[id(eqn.out)]
-        parts = []
+        pieces: list[Piece] = [f"({_SPELLINGS[eqn.op]}"]
+        width = context
+        if spec.kind == "arith":
+            width = self.widths[id(eqn.out)]
+            pieces = [f"(! :precision {fpcore_precision(width)} ", *pieces]
         for arg in eqn.args:
+            pieces.append(" ")
             if isinstance(arg, Lit) and spec.rounds:  # rounded at the operation's precision
-                parts.append(arg.text.replace("E", "e"))
+                pieces.append(arg.text.replace("E", "e"))
             elif isinstance(arg, Lit):  # `(- 2.5)` would read back as the literal -2.5
-                parts.append(self.literal(arg, width, wrap=eqn.op == "neg"))
+                pieces.append(self.literal(arg, width, wrap=eqn.op == "neg"))
             else:
-                parts.append(self.atom(arg, width, indent))
-        args = "".join(f" {part}" for part in parts)
-        return f"(! :precision {fpcore_precision(width)} ({fpcore_operator(spec)}{args}))"
+                pieces.append(partial(self.atom, arg, width, indent))
+        pieces.append("))" if spec.kind == "arith" else ")")
+        return pieces
 
-    def cond(self, cond: Cond, indent: str) -> str:
+    def cond(self, cond: Cond, indent: str) -> list[Piece]:
         inner = _deeper(indent, 4)
-        pred = self.atom(cond.pred, self.base, indent)
-        sides = [self.region(side, inner) for side in (cond.then, cond.other)]
-        return (f"(! :precision {fpcore_precision(self.base)} (if {pred}\n"
-                f"{inner}{sides[0]}\n{inner}{sides[1]}))")
+        return [f"(! :precision {fpcore_precision(self.base)} (if ",
+                partial(self.atom, cond.pred, self.base, indent),
+                f"\n{inner}", partial(self.region, cond.then, inner),
+                f"\n{inner}", partial(self.region, cond.other, inner), "))"]
 
-    def region(self, region: Region, indent: str) -> str:
+    def region(self, region: Region, indent: str) -> list[Piece]:
         """A region's value: its bound values in a `let*`, then its result."""
-        bindings = []
         inner = _deeper(indent, 7)
-        for stmt in region.stmts:
-            out = stmt.out if isinstance(stmt, Eqn) else stmt.outs[0]  # type: ignore[union-attr]
-            if out.type == BOOL or id(out) in self.plan.inline:
-                continue
-            value = self.eqn(stmt, self.base, inner) if isinstance(stmt, Eqn) \
-                else self.cond(stmt, inner)  # type: ignore[arg-type]
-            bindings.append(f"[{self.bind(out)} {value}]")
         (result,) = region.results
-        body = self.atom(result, self.base, _deeper(indent, 2))
-        if not bindings:
-            return body
-        joined = f"\n{inner}".join(bindings)
-        return f"(let* ({joined})\n{indent}  {body})"
+        body = partial(self.atom, result, self.base, _deeper(indent, 2))
+        bound = [s for s in region.stmts
+                 if _value(s).type != BOOL and id(_value(s)) not in self.plan.inline]
+        if not bound:
+            return [body]
+        pieces: list[Piece] = ["(let* ("]
+        for position, stmt in enumerate(bound):
+            pieces += [f"\n{inner}" if position else "", "[",
+                       partial(self.name, _value(stmt)), " ",
+                       partial(self.stmt, stmt, self.base, inner), "]"]
+        return [*pieces, f")\n{indent}  ", body, ")"]
+
+    def name(self, var: Var) -> list[Piece]:
+        """A fresh name for a bound value, after its hint where it has a usable one."""
+        base = var.hint if _NAME.fullmatch(var.hint) else f"t{len(self.names)}"
+        name, suffix = base, 1
+        while name in self.taken:
+            suffix += 1
+            name = f"{base}_{suffix}"
+        self.taken.add(name)
+        self.names[id(var)] = name
+        return [name]
+
+    def render(self, region: Region, indent: str) -> str:
+        """The text of a region, expanding thunks in order with an explicit stack."""
+        out: list[str] = []
+        stack: list[Piece] = [partial(self.region, region, indent)]
+        while stack:
+            piece = stack.pop()
+            if isinstance(piece, str):
+                out.append(piece)
+            else:
+                stack.extend(reversed(piece()))
+        return "".join(out)
 
 
 def _pre(kernel: Kernel, names: Sequence[str]) -> str:
@@ -290,8 +316,8 @@ def _header(kernel: Kernel) -> list[str]:
     kept = [(key, text) for key, text in kernel.properties
             if key.startswith(":") and key not in _REWRITTEN]
     given = dict(kept)
-    lines = [f"(FPCore {kernel.name} ({' '.join(names)})",
-             f" :name {given.get(':name', quote(kernel.name))}",
+    title = given.get(":name", f'"{kernel.name}"')  # a C identifier needs no escapes
+    lines = [f"(FPCore {kernel.name} ({' '.join(names)})", f" :name {title}",
              f" :precision {'binary32' if kernel.precision == 'float' else 'binary64'}"]
     if kernel.inputs:
         lines.append(f" :pre {given.get(':pre', _pre(kernel, names))}")
@@ -307,7 +333,9 @@ def emit_fpcore(kernel: Kernel, site_bits: Sequence[int]) -> str:
         raise ValueError(f"{len(site_bits)} precisions for {len(kernel.sites)} sites")
     if kernel.outputs or any(p.shape for p in kernel.inputs) or not kernel.returns:
         raise _refuse(kernel.loc, "FPCore returns one scalar from scalar arguments")
-    with deep_recursion():
+    try:
         writer = _Writer(kernel, site_bits, _Plan(kernel))
-        body = writer.region(kernel.body, " ")
+    except RecursionError as err:
+        raise _refuse(kernel.loc, "branches nested too deeply") from err
+    body = writer.render(kernel.body, " ")
     return "\n".join([*_header(kernel), f" {body})"]) + "\n"

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from precisec.backend.fpcore import emit_fpcore, fpcore_precision
+from precisec.backend.fpcore import emit_fpcore, fpcore_argument_names, fpcore_precision
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend.fpcore import (
-    fpcore_argument_names,
     load_fpcore,
     parse_fpcore,
     parse_tuned_fpcore,

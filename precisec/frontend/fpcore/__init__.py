@@ -34,12 +34,12 @@ from pathlib import Path
 
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend import read_source
-from precisec.frontend.fpcore.build import build_kernel, fpcore_argument_names
+from precisec.frontend.fpcore.build import ARGUMENT_NAMES_KEY, build_kernel
 from precisec.frontend.fpcore.forms import Core, argument_label, split_core
 from precisec.frontend.fpcore.reader import read_data
 from precisec.ir.core import Kernel
 
-__all__ = ["FPCoreEntry", "fpcore_argument_names", "load_fpcore", "parse_fpcore",
+__all__ = ["ARGUMENT_NAMES_KEY", "FPCoreEntry", "load_fpcore", "parse_fpcore",
            "parse_tuned_fpcore", "read_fpcores"]
 
 

@@ -54,17 +54,18 @@ from precisec.ir.check import verify
 from precisec.ir.core import REAL, Atom, Input, Kernel, Lit, Var
 from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
 
-NEGATION = ARITH_UNARY["-"]
-BY_ARITY: dict[tuple[str, int], OpSpec] = {
+_NEGATION = ARITH_UNARY["-"]
+_BY_ARITY: dict[tuple[str, int], OpSpec] = {
     (spec.fpcore, spec.arity): spec for spec in FPCORE_OPERATIONS.values()
     if spec.kind == "arith"}
-BY_ARITY.setdefault(("-", 1), NEGATION)
-COMPARISONS = {spec.fpcore: spec.name for spec in FPCORE_OPERATIONS.values()
-               if spec.kind == "compare"}
-BOOLEANS = frozenset({"and", "or", "not"})
+_BY_ARITY.setdefault(("-", 1), _NEGATION)
+_COMPARISONS = {spec.fpcore: spec.name for spec in FPCORE_OPERATIONS.values()
+                if spec.kind == "compare"}
+_BOOLEANS = frozenset({"and", "or", "not"})
 
-ARGUMENTS_KEY = "fpcore.arguments"
-"""Kernel property: the FPCore argument names, space-separated, in parameter order."""
+ARGUMENT_NAMES_KEY = "fpcore.arguments"
+"""Kernel property: the FPCore argument names, space-separated, in parameter order (the
+parameters themselves have C names, `precisec.frontend.fpcore.names`)."""
 
 _FORMS = {
     "while": "`while` loops are not supported",
@@ -85,12 +86,6 @@ MAX_DEPTH = 20_000
 """Python frames allowed while building (a 500-deep expression needs about 2,000)."""
 
 Scope = Mapping[str, Atom]
-
-
-def fpcore_operator(spec: OpSpec) -> str:
-    """How FPCore spells an arithmetic operation (negation is unary `-`)."""
-    assert spec.fpcore is not None
-    return "-" if spec.name == NEGATION.name else spec.fpcore
 
 
 def _hint(name: str) -> str:
@@ -161,10 +156,10 @@ class BodyBuilder:
             raise PrecisecError(datum.loc, _FORMS[name])
         if name == "if":
             return self.branch(datum, args, scope, context, hint)
-        if name in COMPARISONS:
+        if name in _COMPARISONS:
             raise PrecisecError(datum.loc, f"comparison `{name}` is only supported in :pre "
                                            "and in `if` conditions")
-        if name in BOOLEANS:
+        if name in _BOOLEANS:
             raise PrecisecError(datum.loc, f"boolean `{name}` is only supported in :pre and "
                                            "in `if` conditions")
         return self.operation(datum, name, args, scope, context, hint)
@@ -181,16 +176,16 @@ class BodyBuilder:
 
     def operation(self, datum: SList, name: str, args: Sequence[Datum], scope: Scope,
                   context: Precision, hint: str) -> Atom:
-        spec = BY_ARITY.get((name, len(args)))
+        spec = _BY_ARITY.get((name, len(args)))
         if spec is None:
-            arities = sorted(a for (n, a) in BY_ARITY if n == name)
+            arities = sorted(a for (n, a) in _BY_ARITY if n == name)
             if not arities:
                 raise PrecisecError(datum.loc, f"unknown operation `{name}` (not in "
                                                "precisec's operation table)")
             counts = " or ".join(str(a) for a in arities)
             raise PrecisecError(datum.loc, f"`{name}` takes {counts} argument(s), "
                                            f"got {len(args)}")
-        if spec.name == NEGATION.name:
+        if spec.name == _NEGATION.name:
             text = self.constant(args[0], scope)
             if text is not None:
                 return Lit.real(text[1:] if text.startswith("-") else f"-{text}")
@@ -253,7 +248,7 @@ class BodyBuilder:
         if name == "!" and isinstance(datum, SList) and len(datum.items) >= 2:
             inner = annotation(datum.items[1:-1], context, self.tuned, "an `!` annotation")
             return self.condition(datum.items[-1], scope, inner)
-        if not isinstance(datum, SList) or name not in COMPARISONS.keys() | BOOLEANS:
+        if not isinstance(datum, SList) or name not in _COMPARISONS.keys() | _BOOLEANS:
             raise PrecisecError(datum.loc, f"`{show(datum)}` is not a supported condition; "
                                            f"{_CONDITION_HINT}")
         args = datum.items[1:]
@@ -271,7 +266,7 @@ class BodyBuilder:
         values = [self.expression(a, scope, context) for a in args]
         pairs = [(a, b) for k, a in enumerate(values) for b in values[k + 1:]] \
             if name == "!=" else list(pairwise(values))
-        terms = [self.builder.op(COMPARISONS[name], pair, datum.loc) for pair in pairs]
+        terms = [self.builder.op(_COMPARISONS[name], pair, datum.loc) for pair in pairs]
         return self.chain("and", terms, datum.loc)
 
     def junction(self, loc: SourceLoc, name: str, args: Sequence[Datum], scope: Scope,
@@ -299,9 +294,9 @@ class BodyBuilder:
 
 
 @contextmanager
-def deep_recursion() -> Iterator[None]:
-    """Room for deeply nested expressions (walks recurse once per nesting level; the
-    FPCore emitter's too)."""
+def _deep_recursion() -> Iterator[None]:
+    """Room for deeply nested expressions (the walk and `verify` recurse once per
+    nesting level)."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, MAX_DEPTH))
     try:
@@ -327,7 +322,7 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
     body = BodyBuilder(tuned)
     params = [Var(REAL, (), c_name) for c_name in c_names]
     scope = {a.name: var for a, var in zip(arguments, params, strict=True)}
-    with deep_recursion():
+    with _deep_recursion():
         try:
             result = body.expression(core.body, scope, context)
         except RecursionError as err:
@@ -339,18 +334,11 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
         core.kernel_name, core.loc, inputs, params, True, (result,),
         precision="float" if float_kernel else "double", target_rmse=target_rmse(core),
         properties=kernel_properties(core, [a.name for a in arguments]))
-    with deep_recursion():
+    with _deep_recursion():
         return verify(kernel), body.site_bits
 
 
 def kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """What the FPCore emitter reuses: the argument names, every property as text."""
-    return ((ARGUMENTS_KEY, " ".join(names)),
+    return ((ARGUMENT_NAMES_KEY, " ".join(names)),
             *((key.name, render(value)) for key, value in core.order))
-
-
-def fpcore_argument_names(kernel: Kernel) -> tuple[str, ...]:
-    """The FPCore name of each input (its C name for a kernel not read from FPCore)."""
-    names = kernel.prop(ARGUMENTS_KEY)
-    return tuple(names.split(" ")) if names is not None else \
-        tuple(p.name for p in kernel.inputs)
