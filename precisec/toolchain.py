@@ -352,8 +352,9 @@ def default_timeout(kernel: Kernel, count: int) -> float:
 
 
 def run_tuned(path: Path, kernel: Kernel, inputs: np.ndarray, native: bool = False,
-              timeout: float | None = None) -> Emulation:
-    """Build the tuned file with a verification driver and run it on `inputs`.
+              timeout: float | None = None, wrapper: Sequence[str] = ()) -> Emulation:
+    """Build the tuned file with a verification driver and run it on `inputs` (under
+    `wrapper`, e.g. valgrind, if given).
 
     A crash, a timeout (`default_timeout` unless given) or a wrong number of results is
     a PrecisecError located in the tuned file."""
@@ -367,7 +368,7 @@ def run_tuned(path: Path, kernel: Kernel, inputs: np.ndarray, native: bool = Fal
         inputs.tofile(source)
         limit = default_timeout(kernel, count) if timeout is None else timeout
         try:
-            run_programs([[str(program), str(source), str(sink), str(count)]], limit)
+            run_programs([[*wrapper, str(program), str(source), str(sink), str(count)]], limit)
         except ProgramFailed as failed:
             detail = f": {failed.stderr.strip()}" if failed.stderr.strip() else ""
             raise PrecisecError(loc, f"the tuned kernel {failed}{detail}") from None
