@@ -25,6 +25,7 @@ from precisec.ops import OPS
 
 SAMPLES = Path(__file__).resolve().parent / "fpcore_samples"
 FPBENCH = Path("/work/shared/fpbench")
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks_fptuner"
 LOC = SourceLoc("k", 1, 1)
 ARITH = sorted(name for name, spec in OPS.items() if spec.kind == "arith")
 
@@ -97,6 +98,14 @@ def test_supported_corpus_cores_round_trip() -> None:
                 round_trip(entry.kernel, mixed_bits(entry.kernel))
                 count += 1
     assert count == 16
+
+
+@pytest.mark.parametrize("path", sorted(BENCHMARKS.glob("*.c")), ids=lambda p: p.stem)
+def test_c_benchmarks_round_trip(path: Path) -> None:
+    from precisec.frontend.c import load_c
+
+    kernel = load_c(path)
+    round_trip(kernel, mixed_bits(kernel))
 
 
 def test_emitted_text_is_annotated_and_shares_values() -> None:

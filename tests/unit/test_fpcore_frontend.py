@@ -308,6 +308,20 @@ def test_refusals_are_located(source: str, where: tuple[int, int], message: str)
     assert str(err).startswith(f"k.fpcore:{where[0]}:{where[1]}: error: ")
 
 
+@pytest.mark.parametrize("name", ["doppler1", "jet", "verhulst"])
+def test_table_1_twins_are_the_c_kernels(name: str) -> None:
+    """The FPCore samples are FPTuner's kernels as the C benchmarks write them: the same
+    kernel value for value, site for site (only the places differ)."""
+    from test_fpcore_emit import structure
+
+    from precisec.frontend.c import load_c
+
+    ours = load_fpcore(SAMPLES / f"{name}.fpcore")
+    theirs = load_c(HERE.parents[1] / "benchmarks_fptuner" / f"{name}.c")
+    assert structure(ours) == structure(theirs)
+    assert all(site.loc.file.endswith(f"{name}.fpcore") for site in ours.sites)
+
+
 # -- branches -----------------------------------------------------------------------------
 
 
