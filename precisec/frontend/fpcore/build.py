@@ -83,7 +83,7 @@ _FORMS = {
 }
 _CONDITION_HINT = "use comparisons (< <= > >= == !=), and, or, not, TRUE, FALSE"
 MAX_DEPTH = 20_000
-"""Python frames allowed while building (a 500-deep expression needs about 2,000)."""
+"""Python frames allowed while building (a 500-deep expression needs about 1,500)."""
 
 Scope = Mapping[str, Atom]
 
@@ -325,20 +325,20 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
     with _deep_recursion():
         try:
             result = body.expression(core.body, scope, context)
+            bounds = ranges(core, arguments)
+            inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
+                      for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
+            kernel = body.builder.kernel(
+                core.kernel_name, core.loc, inputs, params, True, (result,),
+                precision="float" if float_kernel else "double",
+                target_rmse=target_rmse(core),
+                properties=_kernel_properties(core, [a.name for a in arguments]))
+            return verify(kernel), body.site_bits
         except RecursionError as err:
             raise PrecisecError(core.loc, "expression nested too deeply") from err
-    bounds = ranges(core, arguments)
-    inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
-              for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
-    kernel = body.builder.kernel(
-        core.kernel_name, core.loc, inputs, params, True, (result,),
-        precision="float" if float_kernel else "double", target_rmse=target_rmse(core),
-        properties=kernel_properties(core, [a.name for a in arguments]))
-    with _deep_recursion():
-        return verify(kernel), body.site_bits
 
 
-def kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+def _kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """What the FPCore emitter reuses: the argument names, every property as text."""
     return ((ARGUMENT_NAMES_KEY, " ".join(names)),
             *((key.name, render(value)) for key, value in core.order))
