@@ -83,8 +83,8 @@ class _Generator:
     def block(self, pool: list[Atom], ints: list[Var], arrays: dict[str, Var],
               depth: int) -> None:
         """Statements into the open region; `pool` and `arrays` follow the new values."""
-        kinds = ["op", "op", "op", "load", "store"] + (["loop", "cond"] if depth else [])
-        for _ in range(self.draw(st.integers(1, 4))):
+        kinds = ["op", "op", "load", "store"] + (["loop", "cond"] if depth else [])
+        for _ in range(self.draw(st.integers(1 + depth, 5))):
             kind = self.draw(st.sampled_from(kinds))
             if kind == "op":
                 pool.append(self.operation(pool))
@@ -141,7 +141,7 @@ class _Generator:
             self.b.push()
             side_pool, side_arrays = list(pool), dict(arrays)
             self.block(side_pool, ints, side_arrays, depth - 1)
-            merged = [self.draw(st.sampled_from(side_pool[-3:] + [real("0.75")]))
+            merged = [self.draw(st.sampled_from([*side_pool[-3:], real("0.75")]))
                       for _ in range(count)]
             sides.append(self.b.pop([], [*merged, *(side_arrays[n] for n in names)]))
         outs = self.b.cond(pred, sides[0], sides[1], self.loc())

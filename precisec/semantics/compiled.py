@@ -244,6 +244,11 @@ class Evaluator:
         level = "-O1" if self._program.optimise else "-O0"
         compile_c([source], self._executable, flags=(*EVALUATOR_FLAGS, level), mpfr=True)
 
+    @property
+    def build_dir(self) -> Path:
+        """Where the program was built (removed by `close`)."""
+        return Path(self._dir.name)
+
     def __enter__(self) -> Evaluator:
         return self
 
