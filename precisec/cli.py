@@ -24,6 +24,7 @@ from precisec.toolchain import cflags_line
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
 from precisec.tune.tuner import Analysis, mean_bits, require_target
+from precisec.tune.typesearch import format_counts
 
 
 def load_kernel(path: str, function: str | None) -> Kernel:
@@ -160,10 +161,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     kernel = load_kernel(args.kernel, args.function)
     target = require_target(kernel, args.rmse)
     output = _output_path(args)
-    options = flow.Options(args.seed, args.samples, args.backend, args.emit)
+    options = flow.Options(args.seed, args.samples, args.backend, args.emit,
+                           max_casts=args.max_casts, search=args.search, start=args.start,
+                           cast_cost=args.cast_cost)
     result = flow.run(kernel, target, args.kernel, options)
     _write_atomically(output, result.text)
+    if result.search is not None:
+        return _native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
+    assert tuning is not None
     used = (measured.rmse / target) ** 2
     report = {
         **_analysis_json(tuning.analysis, tuning.bits, used),
@@ -201,6 +207,58 @@ def cmd_tune(args: argparse.Namespace) -> int:
             ("time", f"{result.seconds['total']:.1f} s ({stages})"),
             ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
         ])
+    return 0 if result.within_target else 1
+
+
+def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) -> int:
+    """`tune --backend native`: per-site formats, the search's measurements, casts, cost."""
+    search, kernel, options = result.search, result.kernel, result.options
+    assert search is not None
+    measured = result.verification.measurement
+    counts = format_counts(search.formats)
+    rows = [{"site": row.site, "line": row.line, "col": row.col, "op": row.op,
+             "sensitivity": row.sensitivity, "start_bits": row.bits, "snapped": snapped.name,
+             "format": fmt.name, "format_bits": fmt.bits}
+            for row, snapped, fmt in zip(result.analysis.rows(result.bits), search.snapped,
+                                         search.formats, strict=True)]
+    report = {
+        "kernel": kernel.name, "backend": "native", "target_rmse": result.target,
+        "output": str(output), "seed": args.seed, "start": options.native_start,
+        "search": search.method, "operations": rows, "formats": counts,
+        "float_fraction": search.float_fraction, "mean_format_bits": search.mean_format_bits,
+        "casts": search.casts, "max_casts": options.max_casts,
+        "estimated_cost": search.cost,
+        "snapped_validation": _measurement_json(search.snapped_validation),
+        "validation": _measurement_json(search.validation),
+        "measured": _measurement_json(measured), "emulations": search.emulations,
+        "seconds": result.seconds, "within_target": result.within_target,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0 if result.within_target else 1
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
+          f"target RMSE {result.target:.3g}, native backend")
+    print(f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'bits':>6}  {'snapped':<13}format")
+    for row in rows:
+        place = f"{row['line']}:{row['col']}"
+        print(f"  {place:<10}{row['op']:<8}{row['sensitivity']:>13.3e}"
+              f"{row['start_bits']:>6}  {row['snapped']:<13}{row['format']}")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
+    _print_table([
+        ("snapped-up RMSE (emulated)", f"{search.snapped_validation.rmse:.3e}  (validation)"),
+        ("searched RMSE (emulated)", f"{search.validation.rmse:.3e}  (validation, "
+                                     f"{search.emulations} assignments emulated)"),
+        ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test inputs, "
+                                       f"sample seed {test_seed(args.seed)})"),
+        ("max error", f"{measured.max_error:.3e}"),
+        ("formats", ", ".join(f"{n} {name}" for name, n in counts.items())
+         + f"  ({search.float_fraction:.0%} float, search {search.method})"),
+        ("casts", f"{search.casts}" + ("" if options.max_casts is None
+                                       else f"  (at most {options.max_casts})")),
+        ("estimated cost", f"{search.cost:g}"),
+        ("time", f"{result.seconds['total']:.1f} s ({stages})"),
+        ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
+    ])
     return 0 if result.within_target else 1
 
 
@@ -305,12 +363,13 @@ def parser() -> argparse.ArgumentParser:
                                "double, long double, _Float128")
     tune_cmd.add_argument("--max-casts", type=seed_value, default=None, metavar="N",
                           help="native: at most N casts (conversions between formats)")
-    tune_cmd.add_argument("--search", choices=("greedy", "snap"), default="greedy",
-                          help="native: search the formats (default) or only snap bits up")
-    tune_cmd.add_argument("--start", choices=("sgd", "optimum"), default="sgd",
+    tune_cmd.add_argument("--search", choices=("greedy", "snap"), default=None,
+                          help="native: search the formats (default greedy) or only snap "
+                               "bits up")
+    tune_cmd.add_argument("--start", choices=("sgd", "optimum"), default=None,
                           help="native: starting bits from the SGD noise model and refinement "
-                               "(default) or the first-order optimum (faster)")
-    tune_cmd.add_argument("--cast-cost", type=float, default=4.0, metavar="C",
+                               "(default sgd) or the first-order optimum (faster)")
+    tune_cmd.add_argument("--cast-cost", type=float, default=None, metavar="C",
                           help="native: cost of one interior cast (not an input's or the "
                                "result's), in float operations (default 4)")
     tune_cmd.set_defaults(run=cmd_tune)

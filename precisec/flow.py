@@ -1,14 +1,17 @@
 """The one flow from a kernel to a verified tuned file: tune → emit → verify → re-emit.
 
 Every caller (the CLI, `precisec table`, the corpus benchmark) goes through `run`; the
-backend and the output format are parameters, never separate pipelines. The tuned file's
-header states what was measured, so the file is emitted twice: once to be compiled and
-measured on the fresh test sample, once more with that measurement in its header (the
-code itself is identical).
+backend and the output format are parameters, never separate pipelines. The MPFR backend
+emits the tuned bits; the native backend (docs/native.md) starts from the tuned bits or
+the first-order optimum and searches hardware formats on top (`tune.typesearch`). The
+tuned file's header states what was measured, so the file is emitted twice: once to be
+compiled and measured on the fresh test sample, once more with that measurement in its
+header (the code itself is identical).
 """
 
 from __future__ import annotations
 
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -18,26 +21,52 @@ from pathlib import Path
 from precisec import __version__
 from precisec.backend.fpcore import emit_fpcore
 from precisec.backend.mpfr import emit_mpfr
+from precisec.backend.native import emit_native
 from precisec.errors import PrecisecError
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import run_tuned
+from precisec.tune.mapper import MAX_BITS, MIN_BITS
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed, validation_seed
 from precisec.tune.tuner import Analysis, Tuning, analyze, tune
+from precisec.tune.typesearch import SEARCHES, CostModel, TypeSearch, format_counts, search_types
 
-BACKENDS = ("mpfr",)
+BACKENDS = ("mpfr", "native")
 EMITS = ("c", "fpcore")
+STARTS = ("sgd", "optimum")
+# The native options, as the command line spells them; None means not given.
+NATIVE_OPTIONS = {"max_casts": "--max-casts", "search": "--search", "start": "--start",
+                  "cast_cost": "--cast-cost"}
 
 
 @dataclass(frozen=True)
 class Options:
-    """How to tune: the seed, the sample size, the backend and the output format."""
+    """How to tune: the seed, the sample size, the backend and the output format; for the
+    native backend, the cap on casts, the search (greedy or snap), where its bits start
+    (sgd or optimum) and the cost of an interior cast. Native options are None unless
+    given; `native_search`, `native_start` and `cost_model` apply the defaults."""
 
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
     backend: str = "mpfr"
     emit: str = "c"
+    max_casts: int | None = None
+    search: str | None = None
+    start: str | None = None
+    cast_cost: float | None = None
+
+    @property
+    def native_search(self) -> str:
+        return self.search or "greedy"
+
+    @property
+    def native_start(self) -> str:
+        return self.start or "sgd"
+
+    @property
+    def cost_model(self) -> CostModel:
+        return CostModel() if self.cast_cost is None else CostModel(cast=self.cast_cost)
 
 
 @dataclass(frozen=True)
@@ -51,11 +80,17 @@ class Verification:
 
 @dataclass(frozen=True)
 class Result:
-    """A tuned kernel: the allocation, the emitted text, its measurement."""
+    """A tuned kernel: the analysis, the bits (the MPFR allocation, or where the native
+    search started), the SGD tuning (None for a native search from the optimum), the
+    native formats (`search`, None for MPFR), the emitted text, its measurement."""
 
     kernel: Kernel
     target: float
-    tuning: Tuning
+    options: Options
+    analysis: Analysis
+    bits: tuple[int, ...]
+    tuning: Tuning | None
+    search: TypeSearch | None
     text: str
     verification: Verification
     seconds: dict[str, float] = field(default_factory=dict)
@@ -95,12 +130,62 @@ def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | 
     ]
 
 
+def native_header(kernel: Kernel, source: str, search: TypeSearch, seed: int,
+                  measured: Measurement | None, target: float) -> list[str]:
+    """The native tuned file's leading comment."""
+    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
+    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
+    count = search.validation.count if measured is None else measured.count
+    counts = ", ".join(f"{n} {name}" for name, n in format_counts(search.formats).items())
+    return [
+        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}'), "
+        "native backend.",
+        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
+        f"  (compiled C against the exact reference, {count} fresh inputs, "
+        f"sample seed {test_seed(seed)}).",
+        f"formats: {counts or 'none'}; {search.casts} casts; estimated cost {search.cost:g}; "
+        f"search {search.method}; seed {seed}.",
+        "+ - * / sqrt fma are correctly rounded IEEE operations; other libm functions are",
+        "not correctly rounded, so only the measurement above vouches for them.",
+        "Build: gcc -std=c11 -O2 app.c this_file.c $(precisec cflags --backend native)",
+    ]
+
+
 def check_options(kernel: Kernel, options: Options) -> None:
     """Refuse meaningless combinations before any work is done."""
     if options.backend not in BACKENDS:
         raise PrecisecError(kernel.loc, f"unknown backend '{options.backend}'")
     if options.emit not in EMITS:
         raise PrecisecError(kernel.loc, f"unknown output format '{options.emit}'")
+    if options.backend != "native":
+        given = [flag for name, flag in NATIVE_OPTIONS.items()
+                 if getattr(options, name) is not None]
+        if given:
+            raise PrecisecError(kernel.loc, f"{given[0]} applies only to --backend native")
+        return
+    if options.emit == "fpcore":
+        raise PrecisecError(kernel.loc, "--emit fpcore cannot express hardware formats; "
+                                        "use --backend mpfr or --emit c")
+    if options.search is not None and options.search not in SEARCHES:
+        raise PrecisecError(kernel.loc, f"unknown search '{options.search}'")
+    if options.start is not None and options.start not in STARTS:
+        raise PrecisecError(kernel.loc, f"unknown start '{options.start}'")
+    if options.cast_cost is not None and not (math.isfinite(options.cast_cost)
+                                              and options.cast_cost >= 0):
+        raise PrecisecError(kernel.loc, "--cast-cost must be finite and non-negative, "
+                                        f"got {options.cast_cost}")
+    if options.max_casts is not None and options.max_casts < 0:
+        raise PrecisecError(kernel.loc, f"--max-casts must be non-negative, "
+                                        f"got {options.max_casts}")
+    if options.max_casts is not None and options.native_search == "snap":
+        raise PrecisecError(kernel.loc, "--max-casts needs the greedy search: --search snap "
+                                        "only snaps the bits up")
+
+
+def optimum_start(analysis: Analysis) -> tuple[int, ...]:
+    """The first-order optimum rounded up: a start for the native search without SGD."""
+    return tuple(int(min(max(math.ceil(b), MIN_BITS), MAX_BITS))
+                 for b in analysis.optimum_bits)
 
 
 def analysis_of(kernel: Kernel, target: float, options: Options) -> Analysis:
@@ -113,6 +198,7 @@ def analysis_of(kernel: Kernel, target: float, options: Options) -> Analysis:
 def run(kernel: Kernel, target: float, source: str, options: Options = Options()) -> Result:
     """Tune, emit, verify on the test sample, and emit the final text."""
     check_options(kernel, options)
+    native = options.backend == "native"
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
     with Evaluator(kernel) as evaluator:
@@ -121,24 +207,41 @@ def run(kernel: Kernel, target: float, source: str, options: Options = Options()
         clock = time.perf_counter()
         analysis = analyze(evaluator, target, validation)
         seconds["analysis"] = time.perf_counter() - clock
-        tuning = tune(evaluator, target, options.seed, validation, analysis)
-        seconds.update(tuning.seconds)
+        tuning = None
+        if native and options.native_start == "optimum":
+            bits = optimum_start(analysis)
+        else:
+            tuning = tune(evaluator, target, options.seed, validation, analysis)
+            seconds.update(tuning.seconds)
+            bits = tuning.bits
+        search = None
+        if native:
+            clock = time.perf_counter()
+            search = search_types(evaluator, target, bits, analysis.sensitivities, validation,
+                                  max_casts=options.max_casts, cost_model=options.cost_model,
+                                  method=options.native_search)
+            seconds["type search"] = time.perf_counter() - clock
         clock = time.perf_counter()
         test = Sample.draw(evaluator, options.samples, test_seed(options.seed))
         seconds["reference"] += time.perf_counter() - clock
-    draft = emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, None, target))
-    verification = verify_text(kernel, draft, test)
+
+    def emit(measured: Measurement | None) -> str:
+        if search is not None:
+            return emit_native(kernel, search.formats, native_header(
+                kernel, source, search, options.seed, measured, target))
+        assert tuning is not None
+        return emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, measured, target))
+
+    verification = verify_text(kernel, emit(None), test, native=native)
     seconds["verification"] = verification.seconds
-    if options.emit == "fpcore":
-        text = emit_fpcore(kernel, tuning.bits)
-    else:
-        text = emit_mpfr(kernel, tuning.bits,
-                         header(kernel, source, tuning, verification.measurement, target))
+    text = emit_fpcore(kernel, bits) if options.emit == "fpcore" \
+        else emit(verification.measurement)
     seconds["total"] = time.perf_counter() - started
-    return Result(kernel, target, tuning, text, verification, seconds)
+    return Result(kernel, target, options, analysis, bits, tuning, search, text, verification,
+                  seconds)
 
 
 def site_rows(result: Result) -> Sequence[object]:
     """The per-site report rows, with budget shares of the measured error."""
     used = (result.verification.measurement.rmse / result.target) ** 2
-    return result.tuning.analysis.rows(result.tuning.bits, used)
+    return result.analysis.rows(result.bits, used)
