@@ -26,11 +26,17 @@ from precisec.errors import PrecisecError
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import run_tuned
-from precisec.tune.mapper import MAX_BITS, MIN_BITS
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed, validation_seed
 from precisec.tune.tuner import Analysis, Tuning, analyze, tune
-from precisec.tune.typesearch import SEARCHES, CostModel, TypeSearch, format_counts, search_types
+from precisec.tune.typesearch import (
+    SEARCHES,
+    CostModel,
+    TypeSearch,
+    format_counts,
+    optimum_start,
+    search_types,
+)
 
 BACKENDS = ("mpfr", "native")
 EMITS = ("c", "fpcore")
@@ -180,12 +186,6 @@ def check_options(kernel: Kernel, options: Options) -> None:
     if options.max_casts is not None and options.native_search == "snap":
         raise PrecisecError(kernel.loc, "--max-casts needs the greedy search: --search snap "
                                         "only snaps the bits up")
-
-
-def optimum_start(analysis: Analysis) -> tuple[int, ...]:
-    """The first-order optimum rounded up: a start for the native search without SGD."""
-    return tuple(int(min(max(math.ceil(b), MIN_BITS), MAX_BITS))
-                 for b in analysis.optimum_bits)
 
 
 def analysis_of(kernel: Kernel, target: float, options: Options) -> Analysis:

@@ -31,6 +31,7 @@ Casts are the ones the emitter writes (`precisec.backend.casts.NativeTypes`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -51,9 +52,10 @@ from precisec.backend.formats import (
 from precisec.errors import PrecisecError
 from precisec.ir import Kernel, executions, site_eqns
 from precisec.semantics.compiled import Evaluator
-from precisec.tune.mapper import K_ROUNDING
+from precisec.tune.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
 from precisec.tune.refine import Measurement, Validator, first_true
 from precisec.tune.samples import Sample
+from precisec.tune.tuner import Analysis
 
 EXACT_MAX_SITES = 10
 EXACT_MAX_EMULATIONS = 256
@@ -100,6 +102,12 @@ class CostModel:
 def bits_of(assignment: Assignment) -> tuple[int, ...]:
     """The per-site precisions that emulate an assignment."""
     return tuple(f.bits for f in assignment)
+
+
+def optimum_start(analysis: Analysis) -> tuple[int, ...]:
+    """The first-order optimum rounded up: a start for the search without SGD."""
+    return tuple(int(min(max(math.ceil(b), MIN_BITS), MAX_BITS))
+                 for b in analysis.optimum_bits)
 
 
 def uniform(kernel: Kernel, fmt: Format) -> Assignment:
