@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from precisec import flow
+from precisec.backend.casts import NativeTypes
 from precisec.backend.native import emit_native
 from precisec.frontend.c import load_c
-from precisec.native import count_casts, float_fraction
-from precisec.native_tune import tune_native, verify_text
-from precisec.pipeline import Sample, test_seed, validation_seed
+from precisec.semantics.compiled import Evaluator
+from precisec.tune.samples import Sample, test_seed, validation_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,26 +37,29 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * 7)
     misses = 0
     for path in sorted(Path(args.benchmarks).glob("*.c")):
-        kernel = load_c(str(path), None)
-        scale = float(np.sqrt(np.mean(
-            Sample.draw(kernel, args.samples, validation_seed(0)).reference.hi ** 2)))
-        test = Sample.draw(kernel, args.samples, test_seed(0))
+        kernel = load_c(path)
+        with Evaluator(kernel) as evaluator:
+            scale = float(np.sqrt(np.mean(Sample.draw(
+                evaluator, args.samples, validation_seed(0)).reference.hi ** 2)))
+            test = Sample.draw(evaluator, args.samples, test_seed(0))
         for label, target in (("Table 1", kernel.target_rmse), ("rel 1e-4", 1e-4 * scale)):
             assert target is not None
-            result = tune_native(kernel, target, 0, args.samples, start=args.start)
+            options = flow.Options(samples=args.samples, backend="native", start=args.start)
+            result = flow.run(kernel, target, path.name, options)
             search = result.search
-            snapped_rmse = verify_text(kernel, emit_native(kernel, search.snapped, [label]),
-                                       test).measurement.rmse
-            searched_rmse = verify_text(kernel, emit_native(kernel, search.assignment, [label]),
-                                        test).measurement.rmse
+            assert search is not None
+            snapped_rmse = flow.verify_text(kernel, emit_native(kernel, search.snapped, [label]),
+                                            test, native=True).measurement.rmse
+            searched_rmse = result.verification.measurement.rmse
             misses += (snapped_rmse > target) + (searched_rmse > target)
-            kinds = sorted({f.bits for f in search.snapped.values()})
+            kinds = sorted({f.bits for f in search.snapped})
             names = "/".join({24: "f", 53: "d", 64: "ld", 113: "q"}[b] for b in kinds)
-            print(f"| {kernel.name} | {label} {target:.2e} | "
-                  f"{np.mean(list(result.start_bits.values())):.1f} | {names} "
-                  f"({float_fraction(search.snapped):.0%}), {count_casts(kernel, search.snapped)}"
-                  f" | {snapped_rmse:.2e}{' MISSED' if snapped_rmse > target else ''} | "
-                  f"{float_fraction(search.assignment):.0%}, {search.casts} | "
+            snapped_float = sum(f.bits == 24 for f in search.snapped) / len(search.snapped)
+            snapped_casts = len(NativeTypes(kernel, search.snapped).casts)
+            print(f"| {kernel.name} | {label} {target:.2e} | {np.mean(result.bits):.1f} | "
+                  f"{names} ({snapped_float:.0%}), {snapped_casts} | {snapped_rmse:.2e}"
+                  f"{' MISSED' if snapped_rmse > target else ''} | "
+                  f"{search.float_fraction:.0%}, {search.casts} | "
                   f"{searched_rmse:.2e}{' MISSED' if searched_rmse > target else ''} |",
                   flush=True)
     return 1 if misses else 0

@@ -25,8 +25,12 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from precisec.ir import Kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 FPTUNER_THRESHOLDS = {"sine": (1e-6, 2e-7, 1e-7), "jet": (5e-2, 1e-2, 5e-3)}
@@ -64,42 +68,51 @@ class Tuned:
 def _cases(benchmarks: Path, samples: int, relative: tuple[float, ...], fptuner: bool,
            ) -> list[Case]:
     from precisec.frontend.c import load_c
-    from precisec.pipeline import Sample, validation_seed
 
     cases = []
     for path in sorted(benchmarks.glob("*.c")):
-        kernel = load_c(str(path), None)
-        scale = _scale(Sample.draw(kernel, samples, validation_seed(0)))
+        kernel = load_c(path)
+        scale = _scale(kernel, samples)
         cases += [Case(kernel.name, f"rel {r:g}", r * scale) for r in relative]
         cases += [Case(kernel.name, f"FPTuner {t:g}", t)
                   for t in (FPTUNER_THRESHOLDS.get(kernel.name, ()) if fptuner else ())]
     return cases
 
 
-def _scale(sample: object) -> float:
-    return float(np.sqrt(np.mean(sample.reference.hi ** 2)))  # type: ignore[attr-defined]
+def _scale(kernel: Kernel, samples: int) -> float:
+    """RMS of the exact output over the input box (validation sample of seed 0)."""
+    from precisec.semantics.compiled import Evaluator
+    from precisec.tune.samples import Sample, validation_seed
+
+    with Evaluator(kernel) as evaluator:
+        sample = Sample.draw(evaluator, samples, validation_seed(0))
+    return float(np.sqrt(np.mean(sample.reference.hi ** 2)))
 
 
 def _tune(job: tuple[Case, str, int, str, float]) -> Tuned:
     case, start, samples, benchmarks, cast_cost = job
+    from precisec import flow
+    from precisec.backend.formats import DOUBLE, FLOAT
     from precisec.backend.native import emit_native
     from precisec.frontend.c import load_c
-    from precisec.native import DOUBLE, FLOAT, CostModel, uniform
-    from precisec.native_tune import format_counts, tune_native, verify_text
-    from precisec.pipeline import Sample, test_seed, validation_seed
+    from precisec.semantics.compiled import Evaluator
+    from precisec.tune.samples import Sample, test_seed
+    from precisec.tune.typesearch import format_counts, uniform
 
-    kernel = load_c(str(Path(benchmarks) / f"{case.kernel}.c"), None)
-    result = tune_native(kernel, case.target, 0, samples, start=start,
-                         cost_model=CostModel(cast=cast_cost))
-    test = Sample.draw(kernel, samples, test_seed(0))
-    sources = {"tuned": emit_native(kernel, result.search.assignment, [case.label]),
+    kernel = load_c(Path(benchmarks) / f"{case.kernel}.c")
+    options = flow.Options(samples=samples, backend="native", start=start, cast_cost=cast_cost)
+    result = flow.run(kernel, case.target, f"{case.kernel}.c", options)
+    search = result.search
+    assert search is not None
+    with Evaluator(kernel) as evaluator:
+        test = Sample.draw(evaluator, samples, test_seed(0))
+    sources = {"tuned": emit_native(kernel, search.formats, [case.label]),
                "double": emit_native(kernel, uniform(kernel, DOUBLE), ["all double"]),
                "float": emit_native(kernel, uniform(kernel, FLOAT), ["all float"])}
-    measured = verify_text(kernel, sources["tuned"], test).measurement
-    float_measured = verify_text(kernel, sources["float"], test).measurement
-    return Tuned(case, _scale(Sample.draw(kernel, samples, validation_seed(0))),
-                 len(kernel.rounding_ops), format_counts(result), result.float_fraction,
-                 result.search.casts, result.search.method, measured.rmse,
+    measured = result.verification.measurement
+    float_measured = flow.verify_text(kernel, sources["float"], test, native=True).measurement
+    return Tuned(case, _scale(kernel, samples), len(kernel.sites), format_counts(search.formats),
+                 search.float_fraction, search.casts, search.method, measured.rmse,
                  measured.rmse <= case.target, float_measured.rmse, sources)
 
 
@@ -165,10 +178,10 @@ def _driver(tuned: Tuned, name: str, arity: int) -> str:
 
 def _time(tuned: Tuned, benchmarks: Path, count: int, repeats: int) -> dict[str, list[float]]:
     from precisec.frontend.c import load_c
-    from precisec.reference import sample_inputs
     from precisec.toolchain import compiler
+    from precisec.tune.samples import sample_inputs
 
-    kernel = load_c(str(benchmarks / f"{tuned.case.kernel}.c"), None)
+    kernel = load_c(benchmarks / f"{tuned.case.kernel}.c")
     arity = len(kernel.inputs)
     inputs = sample_inputs(kernel, count, 12345)
     data = np.ascontiguousarray(inputs.T, dtype="<f8").tobytes()
