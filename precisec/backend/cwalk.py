@@ -244,28 +244,60 @@ def compute_widths(kernel: Kernel, groups: dict[int, int], rule: Precisions) -> 
     return Widths(scalars, group_bits, rule)
 
 
+def _reads(stmts: Sequence[Stmt]) -> set[int]:
+    """Ids of every value the statements mention, written or not."""
+    return {id(a) for stmt in walk(Region((), tuple(stmts), ())) for a in _atoms(stmt)
+            if isinstance(a, Var)}
+
+
+def _atoms(stmt: Stmt) -> Sequence[Atom]:
+    if isinstance(stmt, Eqn):
+        return stmt.args
+    if isinstance(stmt, Loop):
+        return (*stmt.init, *stmt.body.results)
+    return (stmt.pred, *stmt.then.results, *stmt.other.results)
+
+
 def used_values(stmts: Sequence[Stmt], results: Sequence[Atom] = ()) -> set[int]:
-    """Ids of the values the statements (and `results`) read."""
-    used: set[int] = set()
+    """Ids of the values the emitted C reads, for statements whose `results` are read.
+    Real and array operations are always written (they may fail in the exact reference);
+    an integer or boolean operation, a comparison, a carried or merged value only if
+    something written reads it."""
+    live: set[int] = set()
 
-    def atoms(items: Sequence[Atom]) -> None:
-        used.update(id(a) for a in items if isinstance(a, Var))
+    def add(atoms: Sequence[Atom]) -> None:
+        nonlocal changed
+        for atom in atoms:
+            if isinstance(atom, Var) and id(atom) not in live:
+                live.add(id(atom))
+                changed = True
 
-    def region(stmts: Sequence[Stmt], results: Sequence[Atom]) -> None:
-        for stmt in stmts:
+    def region(body: Region) -> None:
+        for stmt in body.stmts:
             if isinstance(stmt, Eqn):
-                atoms(stmt.args)
+                if stmt.spec.kind not in ("int", "logic", "compare") or id(stmt.out) in live:
+                    add(stmt.args)
             elif isinstance(stmt, Loop):
-                atoms(stmt.init)
-                region(stmt.body.stmts, stmt.body.results)
+                for param, init, result, out in zip(stmt.carried, stmt.init, stmt.body.results,
+                                                    stmt.outs, strict=True):
+                    if id(param) in live or id(out) in live:
+                        add([init, result])
+                region(stmt.body)
             else:
-                atoms([stmt.pred])
-                region(stmt.then.stmts, stmt.then.results)
-                region(stmt.other.stmts, stmt.other.results)
-        atoms(results)
+                add([stmt.pred])
+                for out, a, b in zip(stmt.outs, stmt.then.results, stmt.other.results,
+                                     strict=True):
+                    if id(out) in live:
+                        add([a, b])
+                region(stmt.then)
+                region(stmt.other)
 
-    region(stmts, results)
-    return used
+    changed = True
+    add(results)
+    while changed:
+        changed = False
+        region(Region((), tuple(stmts), ()))
+    return live
 
 
 def _defined_scalars(stmt: Stmt) -> list[Var]:
@@ -417,7 +449,7 @@ class Walker:
         """Per statement of a region: the values it reads and the arrays it stores into."""
         if id(region) not in self.summaries:
             self.summaries[id(region)] = [
-                (used_values([stmt]),
+                (_reads([stmt]),
                  {self.groups[id(s.args[0])] for s in walk(Region((), (stmt,), ()))
                   if isinstance(s, Eqn) and s.op == "store"})
                 for stmt in region.stmts]
@@ -431,7 +463,7 @@ class Walker:
         stmts = self.kernel.body.stmts
         last_use: dict[int, int] = {}
         for position, stmt in enumerate(stmts):
-            last_use.update(dict.fromkeys(used_values([stmt]), position))
+            last_use.update(dict.fromkeys(_reads([stmt]), position))
         reach = -1
         for position, stmt in enumerate(stmts):
             if reach < position:

@@ -141,7 +141,7 @@ class MpfrDialect:
         return COMPARE[eqn.op](*(self.ref(walker, a) for a in eqn.args))
 
     def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
-        if walker.stable(eqn):
+        if walker.is_used(eqn.out) and walker.stable(eqn):
             walker.alias(eqn.out, f"{array}[{index}]")
         else:
             walker.emit(f"mpfr_set({self.value(walker, eqn.out)}, {array}[{index}], MPFR_RNDN);")
