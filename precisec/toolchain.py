@@ -270,7 +270,8 @@ def signature(kernel: Kernel) -> str:
 
 def _driver(kernel: Kernel) -> str:
     """main(inputs, results, count): each sample's row of doubles in, its results (and
-    branch hash) out, for the tuned function compiled beside it."""
+    branch hash) out, for the tuned function compiled beside it. Its names all start with
+    pc_, so the kernel's own names cannot clash with them."""
     ctype = kernel.precision
     width = len(kernel.input_labels)
     results = len(kernel.result_labels)
@@ -286,32 +287,33 @@ def _driver(kernel: Kernel) -> str:
         flat = f"(({ctype} *) pc_{param.name})"
         args.append(f"pc_{param.name}")
         if param in kernel.inputs:
-            fills.append(f"for (int k = 0; k < {var.size}; k++) "
-                         f"{flat}[k] = ({ctype}) pc_row[{position} + k];")
+            fills.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
+                         f"{flat}[pc_k] = ({ctype}) pc_row[{position} + pc_k];")
             position += var.size
         else:
-            fills.append(f"for (int k = 0; k < {var.size}; k++) {flat}[k] = 0;")
-            writes.append(f"for (int k = 0; k < {var.size}; k++) "
-                          f"pc_res[n++] = (double) {flat}[k];")
+            fills.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {flat}[pc_k] = 0;")
+            writes.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
+                          f"pc_res[pc_n++] = (double) {flat}[pc_k];")
     call = f"{kernel.name}({', '.join(args)})"
-    call = f"pc_res[n++] = (double) {call};" if kernel.returns else f"{call};"
+    call = f"pc_res[pc_n++] = (double) {call};" if kernel.returns else f"{call};"
     hashed = kernel.n_branches > 0
     body = "\n".join(f"        {line}" for line in (
-        f"if (fread(pc_row, sizeof(double), {width}, in) != {width}) return 3;",
-        "int n = 0;", *fills, "pc_branch_hash = PC_HASH_START;", call, *writes,
-        f"if (fwrite(pc_res, sizeof(double), {results}, out) != {results}) return 4;",
-        *(["if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, out) != 1) return 4;"]
-          if hashed else [])))
+        f"if (fread(pc_row, sizeof(double), {width}, pc_inputs) != {width}) return 3;",
+        "int pc_n = 0;", *fills, "pc_branch_hash = PC_HASH_START;", call, *writes,
+        f"if (fwrite(pc_res, sizeof(double), {results}, pc_results) != {results}) return 4;",
+        *(["if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, pc_results) != 1) "
+           "return 4;"] if hashed else [])))
     return "\n".join([
         "#include <stdio.h>", "#include <stdlib.h>", "uint64_t pc_branch_hash;",
         f"static double pc_row[{max(width, 1)}];", f"static double pc_res[{max(results, 1)}];",
-        *decls, "int main(int argc, char **argv)", "{",
-        "    if (argc != 4) return 2;",
-        "    FILE *in = fopen(argv[1], \"rb\"), *out = fopen(argv[2], \"wb\");",
-        "    if (in == NULL || out == NULL) return 2;",
-        "    long count = atol(argv[3]);",
-        "    for (long s = 0; s < count; s++) {", body, "    }",
-        "    fclose(in);", "    return fclose(out) == 0 ? 0 : 4;", "}", ""])
+        *decls, "int main(int pc_argc, char **pc_argv)", "{",
+        "    if (pc_argc != 4) return 2;",
+        "    FILE *pc_inputs = fopen(pc_argv[1], \"rb\");",
+        "    FILE *pc_results = fopen(pc_argv[2], \"wb\");",
+        "    if (pc_inputs == NULL || pc_results == NULL) return 2;",
+        "    long pc_count = atol(pc_argv[3]);",
+        "    for (long pc_s = 0; pc_s < pc_count; pc_s++) {", body, "    }",
+        "    fclose(pc_inputs);", "    return fclose(pc_results) == 0 ? 0 : 4;", "}", ""])
 
 
 def _check_header(kernel: Kernel) -> str:

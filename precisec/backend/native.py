@@ -117,7 +117,8 @@ class NativeDialect:
 
     def zeros(self, walker: Walker, eqn: Eqn) -> str:
         name = walker.fresh(eqn.out.hint)
-        walker.emit(f"{self.format_of(eqn.out).c_type} {name}[{eqn.out.size}];")
+        # (void): an array only ever stored into is still not an unused variable
+        walker.emit(f"{self.format_of(eqn.out).c_type} {name}[{eqn.out.size}]; (void) {name};")
         walker.emit(f"for (int pc_k = 0; pc_k < {eqn.out.size}; pc_k++) {name}[pc_k] = 0;")
         return name
 
@@ -181,7 +182,7 @@ def emit_native(kernel: Kernel, site_formats: Sequence[Format],
         name = walker.reserve(f"pc_{kind}_{param.name}")
         walker.storage[groups[id(var)]] = name
         fmt = dialect.format_of(var)
-        prologue.append(f"{fmt.c_type} {name}[{var.size}];")
+        prologue.append(f"{fmt.c_type} {name}[{var.size}]; (void) {name};")
         value = "0"
         if kind == "in":
             value = f"{flat_pointer(param.name, var, base.c_type, True)}[pc_k]"
