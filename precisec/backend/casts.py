@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from precisec.backend.cwalk import Precisions, array_groups, compute_widths, used_values
 from precisec.backend.formats import Format, covering, kernel_format
+from precisec.backend.storage import Precisions, array_groups, compute_widths, used_values
 from precisec.ir.core import REAL, Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var
 
 

@@ -32,14 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from precisec.backend.cwalk import (
-    Key,
-    Precisions,
-    Walker,
-    array_groups,
-    compute_widths,
-    flat_pointer,
-)
+from precisec.backend.cwalk import Walker, flat_pointer
+from precisec.backend.storage import Key, Precisions, array_groups, compute_widths
 from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
 from precisec.ops import OPS
 from precisec.toolchain import signature

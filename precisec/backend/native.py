@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from precisec.backend.casts import NativeTypes
-from precisec.backend.cwalk import Walker, array_groups, flat_pointer
+from precisec.backend.cwalk import Walker, flat_pointer
 from precisec.backend.formats import FLOAT128, Format, hex_literal
 from precisec.backend.mpfr import BRANCH_GUARD
+from precisec.backend.storage import array_groups
 from precisec.ir.core import Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var
 from precisec.ops import OPS
 from precisec.toolchain import signature

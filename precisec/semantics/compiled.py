@@ -27,8 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from precisec.backend.cwalk import Precisions, Walker, array_groups, compute_widths
+from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import MpfrDialect, Slot
+from precisec.backend.storage import Precisions, array_groups, compute_widths
 from precisec.errors import PrecisecError
 from precisec.ir.core import Input, Kernel
 from precisec.toolchain import (

@@ -39,7 +39,6 @@ from functools import lru_cache
 import numpy as np
 
 from precisec.backend.casts import NativeTypes
-from precisec.backend.cwalk import array_groups
 from precisec.backend.formats import (
     DOUBLE,
     FLOAT,
@@ -49,6 +48,7 @@ from precisec.backend.formats import (
     available_formats,
     kernel_format,
 )
+from precisec.backend.storage import array_groups
 from precisec.errors import PrecisecError
 from precisec.ir import Kernel, executions, site_eqns
 from precisec.semantics.compiled import Evaluator
