@@ -6,11 +6,12 @@
 For every FPCore of every *.fpcore file (files sorted, FPCores in file order):
 
 * unsupported by the FPCore frontend: the located reason (file:line:col) is recorded;
-* supported: the all-double RMSE is measured (every rounding operation emulated at 53 bits
-  on the validation sample, against the exact reference), the target is set to 8× that
-  (8 × 2^-53 × RMS of the exact output when the double RMSE is 0), the kernel is tuned,
-  the tuned C is written to a temporary directory, compiled and run on a fresh test
-  sample, and the measured RMSE is compared with the target.
+* supported: the baseline RMSE is measured (every rounding operation emulated at the
+  kernel's type precision, 53 bits for binary64, on the validation sample against the
+  exact reference), the target is set to 8× that (8 × 2^-p × RMS of the exact output
+  when the baseline RMSE is 0), and the kernel goes through `precisec.flow.run`, the one
+  flow of `precisec tune`: tune, emit the MPFR C, compile and run it on a fresh test
+  sample, compare the measured RMSE with the target.
 
 A `PrecisecError` during tuning (a non-finite result on the domain, an unreachable
 target, ...) is recorded as a refusal with its located message, never a traceback.
@@ -26,22 +27,24 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from precisec.cli import positive_int, seed_value
+
+if TYPE_CHECKING:
+    from precisec.ir import Kernel
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "fpbench"
 DEFAULT_OUT = REPO / "docs" / "fpbench.md"
 DEFAULT_SAMPLES = 10_000
 TARGET_FACTOR = 8.0
-DOUBLE_UNIT = 2.0**-53
 
 
 @dataclass(frozen=True)
@@ -97,16 +100,40 @@ def revision() -> str | None:
     return f"{commit} with local changes to precisec/" if dirty else commit
 
 
-def tune_entry(file: str, path: str, index: int, name: str, samples: int,
-               seed: int) -> Result:
-    """Tune FPCore number `index` of `path` at 8× its double RMSE; verify the compiled C."""
+def relative_target(path: str, file: str, index: int, samples: int,
+                    seed: int) -> tuple[Kernel, float, float, bool]:
+    """FPCore number `index` as a kernel, its baseline RMSE on the validation sample (the
+    one `flow.run` draws), the target (the 8× rule) and whether the zero-baseline rule
+    set it."""
     import numpy as np
 
-    from precisec.cli import _tuned_text
     from precisec.errors import PrecisecError
     from precisec.frontend.fpcore import parse_fpcore
-    from precisec.pipeline import Sample, test_seed, tune, uniform, validation_seed, verify
-    from precisec.reference import emulate
+    from precisec.semantics.compiled import Evaluator
+    from precisec.tune.samples import Sample, validation_seed
+    from precisec.tune.tuner import uniform
+
+    kernel = parse_fpcore(Path(path).read_text(), file, index=index)
+    with Evaluator(kernel) as evaluator:
+        validation = Sample.draw(evaluator, samples, validation_seed(seed))
+        baseline = evaluator.emulate(uniform(kernel, kernel.baseline_bits), validation.inputs)
+    double_rmse = validation.measure(baseline.outputs).rmse
+    if double_rmse > 0:
+        return kernel, double_rmse, TARGET_FACTOR * double_rmse, False
+    exact = validation.reference.hi + validation.reference.lo
+    exact_rms = float(np.sqrt(np.mean(exact**2)))
+    if not (exact_rms > 0 and math.isfinite(exact_rms)):
+        raise PrecisecError(kernel.loc, "the double RMSE and the exact output are both 0 "
+                                        "on the sample; no relative target")
+    return kernel, double_rmse, TARGET_FACTOR * 2.0**-kernel.baseline_bits * exact_rms, True
+
+
+def tune_entry(file: str, path: str, index: int, name: str, samples: int,
+               seed: int) -> Result:
+    """Tune FPCore number `index` of `path` at 8× its baseline RMSE through `flow.run`
+    (which verifies the compiled C on the test sample)."""
+    from precisec import flow
+    from precisec.errors import PrecisecError
 
     started = time.perf_counter()
     operations: int | None = None
@@ -114,36 +141,21 @@ def tune_entry(file: str, path: str, index: int, name: str, samples: int,
     target: float | None = None
     zero_double = False
     try:
-        kernel = parse_fpcore(Path(path).read_text(), file, index=index)
-        operations = len(kernel.rounding_ops)
-        validation = Sample.draw(kernel, samples, validation_seed(seed))
-        double_rmse = validation.measure(
-            emulate(kernel, uniform(kernel, 53), validation.inputs)).rmse
-        if double_rmse > 0:
-            target = TARGET_FACTOR * double_rmse
-        else:
-            zero_double = True
-            exact = validation.reference.hi + validation.reference.lo
-            exact_rms = float(np.sqrt(np.mean(exact**2)))
-            if not (exact_rms > 0 and math.isfinite(exact_rms)):
-                raise PrecisecError(kernel.loc, "the double RMSE and the exact output are "
-                                                "both 0 on the sample; no relative target")
-            target = TARGET_FACTOR * DOUBLE_UNIT * exact_rms
-        tuning = tune(kernel, target, seed, samples)
-        test = Sample.draw(kernel, samples, test_seed(seed))
-        with tempfile.TemporaryDirectory(prefix="precisec-fpbench-") as tmp:
-            draft = Path(tmp) / f"{kernel.name}.tuned.c"
-            draft.write_text(_tuned_text(kernel, path, tuning, None, target))
-            measured = verify(kernel, draft, test).measurement
+        kernel, double_rmse, target, zero_double = relative_target(path, file, index,
+                                                                   samples, seed)
+        operations = len(kernel.sites)
+        result = flow.run(kernel, target, path, flow.Options(seed=seed, samples=samples))
     except (PrecisecError, RuntimeError) as err:
         located = isinstance(err, PrecisecError)
         return Result(file, index, name, True, operations, double_rmse, target, zero_double,
                       reason=err.message if located else str(err),
                       where=str(err.loc) if located else None, stage="tuning",
                       seconds=time.perf_counter() - started)
-    return Result(file, index, name, True, operations, tuning.analysis.double.rmse, target,
-                  zero_double, measured.rmse, measured.max_error, tuning.mean_bits,
-                  tuning.analysis.optimum_mean_bits, time.perf_counter() - started)
+    assert result.tuning is not None
+    measured = result.verification.measurement
+    return Result(file, index, name, True, operations, result.analysis.baseline.rmse, target,
+                  zero_double, measured.rmse, measured.max_error, result.tuning.mean_bits,
+                  result.analysis.optimum_mean_bits, time.perf_counter() - started)
 
 
 # -- refusal reasons, grouped ------------------------------------------------------------------
@@ -218,19 +230,20 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         f"Generated by `python benchmarks/fpbench_corpus.py` (seed {seed}, {samples} inputs "
         f"per sample{at}) over every FPCore of every `*.fpcore` file in `{corpus}`. "
         "Each FPCore goes through the FPCore frontend; an unsupported one is listed with the "
-        "located reason the frontend gives (`file:line:col`). A supported one is run as "
-        "follows:",
+        "located reason the frontend gives (`file:line:col`). A supported one goes through "
+        "`precisec.flow.run`, the same flow as `precisec tune`:",
         "",
         "1. **Double baseline.** Every rounding operation is emulated at 53 bits (IEEE double, "
-        "correctly rounded) on the validation sample and compared with the exact reference; "
-        "this is the *double RMSE*.",
+        "correctly rounded; 24 bits for a binary32 core) on the validation sample and "
+        "compared with the exact reference; this is the *double RMSE*.",
         f"2. **Target (the {TARGET_FACTOR:g}× rule).** The target RMSE is "
         f"{TARGET_FACTOR:g} × the double RMSE: a budget a little looser than double, so the "
         "tuner has room to lower precisions. When the double RMSE is 0 (every operation "
-        f"exact in double on the sample), the target is {TARGET_FACTOR:g} × 2^-53 × the RMS "
+        f"exact in double on the sample), the target is {TARGET_FACTOR:g} × 2^-53 (2^-24 for "
+        "binary32) × the RMS "
         "of the exact output instead; such rows are marked †.",
         "3. **Tune** (noise model by SGD, mapping to bits, refinement against exact "
-        "emulation), emit the MPFR C into a temporary directory.",
+        "emulation on the same validation sample) and emit the MPFR C.",
         "4. **Verify.** The C is compiled with gcc and MPFR and run on a fresh test sample "
         "(its own seed, never used for training or refinement); *our RMSE* is measured "
         "from the compiled program's outputs against the exact reference, not from the "
@@ -238,8 +251,26 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "",
         "An error raised while tuning (a non-finite result on the input domain, an "
         "unreachable target, ...) is recorded as a refusal with its located message. "
-        "*Mean bits* is the mean precision over rounding operations; *seconds* is the "
-        "wall-clock time for one FPCore (tuning and verification) on a shared machine.",
+        "*Ops* counts rounding operations; *mean bits* is the mean precision over them; "
+        "*seconds* is the wall-clock time for one FPCore (baseline, tuning and "
+        "verification) on a shared machine.",
+        "",
+        "## What the FPCore frontend accepts",
+        "",
+        "`let` and `let*`, the operations of precisec's operation table by their FPCore "
+        "names, numbers and the FPCore constants, `(! :precision binary64 …)` annotations "
+        "(`:precision binary32` on the core makes a float kernel), `:pre` as a conjunction "
+        "of constant bounds on each argument (these become the input ranges) and "
+        "`:precisec-rmse T` as the target. `(if c a b)` is a branch, a `Cond` region of "
+        "the IR (docs/method.md §1): only the taken side runs, so the other side may be "
+        "undefined there (`(if (< x 0) (sqrt (- x)) (sqrt x))` is fine), and verification "
+        "compares the tuned program's branch decisions with the exact program's. An "
+        "argument whose FPCore name is not a usable C identifier gets a C name in the "
+        "kernel and the emitted C (`x-y` → `x_y`, `sr*` → `sr_`, `sin` → `v_sin`, "
+        "`double` → `v_double`), which error messages use; `--emit fpcore` writes the "
+        "FPCore names back. Loops (`while`, `while*`), tensors, integer and other "
+        "precisions are refused with a located reason; `precisec list FILE.fpcore` "
+        "prints the same reasons as the table below.",
         "",
         "## Summary",
         "",
@@ -285,8 +316,6 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
 
 
 # -- driver ------------------------------------------------------------------------------------
-
-
 
 
 def parser() -> argparse.ArgumentParser:
