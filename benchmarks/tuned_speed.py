@@ -1,10 +1,12 @@
 """Speed of tuned code: per-call time of (a) the tuned MPFR kernel, (b) the same kernel
 with every operation at 53 bits in MPFR, (c) the original plain-double kernel.
 
-All three are compiled with -O2 into one program that times them over the same 10^5
-inputs in one run (best of 5 repetitions each), so the ratios are measured side by side.
-Reads the tuned files that `precisec table` wrote (docs/tuned/ by default).
-Run: .venv/bin/python benchmarks/tuned_speed.py [--tuned-dir docs/tuned]
+Each FPTuner kernel is tuned at its Table-1 target through `precisec.flow.run` (seed 0:
+the same file `precisec table` writes); all three versions are compiled with -O2 into one
+program that times them over the same 10^5 inputs in one run (best of 5 repetitions
+each), so the ratios are measured side by side.
+
+    .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--json FILE]
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from precisec import flow
 from precisec.backend.mpfr import emit_mpfr
 from precisec.frontend.c import load_c
 from precisec.ir import Kernel
-from precisec.pipeline import uniform
-from precisec.reference import sample_inputs
 from precisec.toolchain import find_toolchain
+from precisec.tune.samples import sample_inputs
+from precisec.tune.tuner import require_target, uniform
 
 ROOT = Path(__file__).resolve().parents[1]
 CALLS = 100_000
@@ -49,11 +52,14 @@ int main(void) {{
 """
 
 
-def measure(kernel: Kernel, source: Path, tuned: Path, workdir: Path) -> tuple[float, ...]:
+def measure(kernel: Kernel, source: Path, tuned_text: str,
+            workdir: Path) -> tuple[float, ...]:
+    """Seconds per call of the tuned, the MPFR-53 and the double kernel."""
     chain = find_toolchain()
-    mpfr53 = workdir / "mpfr53.c"
+    tuned, mpfr53 = workdir / "tuned.c", workdir / "mpfr53.c"
+    tuned.write_text(tuned_text)
     mpfr53.write_text(emit_mpfr(kernel, uniform(kernel, 53), ["all operations at 53 bits"]))
-    n = len(kernel.inputs)
+    n = len(kernel.input_labels)
     driver = workdir / "driver.c"
     driver.write_text(DRIVER.format(
         name=kernel.name, params=", ".join(["double"] * n), calls=CALLS, arity=n,
@@ -76,25 +82,23 @@ def measure(kernel: Kernel, source: Path, tuned: Path, workdir: Path) -> tuple[f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tuned-dir", default=str(ROOT / "docs" / "tuned"))
+    parser.add_argument("kernels", nargs="*", help="FPTuner kernel names (default: all)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
-    names = [r["benchmark"] for r in json.loads(
+    names = args.kernels or [r["benchmark"] for r in json.loads(
         (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
     print(f"{'kernel':<13}{'tuned ns':>10}{'mpfr53 ns':>11}{'double ns':>11}"
           f"{'tuned/mpfr53':>14}{'tuned/double':>14}")
     results = {}
     for name in names:
         source = ROOT / "benchmarks_fptuner" / f"{name}.c"
-        tuned = Path(args.tuned_dir) / f"{name}.tuned.c"
-        if not tuned.exists():
-            raise SystemExit(f"{tuned} is missing: run `make table` first")
         kernel = load_c(source)
+        tuned = flow.run(kernel, require_target(kernel, None), source.name).text
         with tempfile.TemporaryDirectory() as tmp:
             a, b, c = measure(kernel, source, tuned, Path(tmp))
         results[name] = {"tuned_ns": a * 1e9, "mpfr53_ns": b * 1e9, "double_ns": c * 1e9}
         print(f"{name:<13}{a * 1e9:>10.1f}{b * 1e9:>11.1f}{c * 1e9:>11.2f}"
-              f"{a / b:>14.2f}{a / c:>14.0f}")
+              f"{a / b:>14.2f}{a / c:>14.0f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

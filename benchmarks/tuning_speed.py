@@ -1,13 +1,17 @@
-"""Wall time of `precisec tune` per kernel, JIT included, and where it goes.
+"""Wall time of tuning each FPTuner kernel end to end, JIT included, and where it goes.
 
-Each kernel is tuned in a fresh process with an empty JAX compilation cache (cold: every
-XLA compilation is paid) and then again with the cache that run filled (warm), and the
-per-stage seconds of the cold run are printed.
-Run: .venv/bin/python benchmarks/tuning_speed.py [KERNEL ...]
+Each kernel goes through `precisec.flow.run` (what `precisec tune` runs: reference,
+analysis, training, refinement, emission, compiled verification on 10,000 fresh inputs)
+at its Table-1 target, in a fresh process with an empty JAX compilation cache (cold:
+every XLA compilation is paid), then again in a fresh process with the cache that run
+filled (warm). Prints both totals and the cold run's seconds per stage.
+
+    .venv/bin/python benchmarks/tuning_speed.py [KERNEL ...] [--samples N]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -19,28 +23,47 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("reference", "analysis", "training", "refinement", "verification")
 
 
-def tune_seconds(kernel: Path, cache: str, workdir: str) -> dict[str, float]:
+def worker(name: str, samples: int) -> None:
+    """One tuning in this process; prints its seconds per stage as JSON."""
+    from precisec import flow
+    from precisec.frontend.c import load_c
+    from precisec.tune.tuner import require_target
+
+    kernel = load_c(ROOT / "benchmarks_fptuner" / f"{name}.c")
+    result = flow.run(kernel, require_target(kernel, None), f"{name}.c",
+                      flow.Options(samples=samples))
+    print(json.dumps(result.seconds))
+
+
+def tune_seconds(name: str, samples: int, cache: str) -> dict[str, float]:
     env = {**os.environ, "PRECISEC_JAX_CACHE": cache}
-    out = subprocess.run([sys.executable, "-m", "precisec.cli", "tune", str(kernel), "--json",
-                          "-o", str(Path(workdir) / f"{kernel.stem}.tuned.c")],
-                         capture_output=True, text=True, env=env, check=False)
-    if out.returncode not in (0, 1):
-        raise SystemExit(out.stderr)
-    return json.loads(out.stdout)["seconds"]
+    done = subprocess.run([sys.executable, __file__, "--worker", name, "--samples",
+                           str(samples)], capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
-    names = sys.argv[1:] or [r["benchmark"] for r in json.loads(
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kernels", nargs="*", help="FPTuner kernel names (default: all)")
+    parser.add_argument("--samples", type=int, default=10_000)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.samples)
+        return
+    names = args.kernels or [r["benchmark"] for r in json.loads(
         (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
     header = "".join(f"{s:>13}" for s in STAGES)
     print(f"{'kernel':<13}{'cold total':>11}{'warm total':>11}   cold run:{header}")
     for name in names:
-        kernel = ROOT / "benchmarks_fptuner" / f"{name}.c"
-        with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as work:
-            cold = tune_seconds(kernel, cache, work)
-            warm = tune_seconds(kernel, cache, work)
+        with tempfile.TemporaryDirectory(prefix="precisec-jax-") as cache:
+            cold = tune_seconds(name, args.samples, cache)
+            warm = tune_seconds(name, args.samples, cache)
         stages = "".join(f"{cold[s]:>13.2f}" for s in STAGES)
-        print(f"{name:<13}{cold['total']:>11.2f}{warm['total']:>11.2f}            {stages}")
+        print(f"{name:<13}{cold['total']:>11.2f}{warm['total']:>11.2f}            {stages}",
+              flush=True)
 
 
 if __name__ == "__main__":
