@@ -9,7 +9,10 @@ streams the samples of an input file through the kernel and writes each sample's
 (and branch-decision hash) to a results file; the samples are split over worker processes.
 
 Emulation is bit for bit `interpret.point_outputs` (and the hash of `interpret.run`'s
-trace, `precisec.toolchain.trace_hash`). The exact reference is `interpret.run` with
+trace, `precisec.toolchain.trace_hash`). An emulation whose sites all have 2..53 bits runs
+a second kernel written in doubles (`precisec.backend.cdouble`, several times faster),
+and any sample whose values leave the range where doubles are exact is recomputed with
+the MPFR kernel. The exact reference is `interpret.run` with
 `exact_bits` as double-double (hi + lo), and checks itself: every sample is recomputed at
 1.5 times the precision, and samples whose results (or decisions) move are escalated
 until two precisions agree, up to `MAX_BITS`.
@@ -21,17 +24,18 @@ import itertools
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from precisec.backend.cdouble import HELPERS_C, DoubleDialect
 from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import MpfrDialect, Slot
 from precisec.backend.storage import Precisions, array_groups, compute_widths
 from precisec.errors import PrecisecError
-from precisec.ir.core import Input, Kernel
+from precisec.ir.core import Atom, Eqn, Input, Kernel
 from precisec.toolchain import (
     BRANCH_HASH_C,
     Emulation,
@@ -50,15 +54,18 @@ ESCALATION = 1.5
 EVALUATOR_FLAGS = ("-std=c11", "-w")
 PART_LINES = 300
 O1_LINES = 3000
-# Table entries before the slot precisions: exact, round_arguments, result bits, widest.
-_HEADER = 4
+# The precision table: exact, round_arguments, result bits, widest, literal bits, fast;
+# then one precision per MPFR slot, then the bits of each site (for the double kernel).
+_HEADER = 6
 
 _PRELUDE = """\
 #include <stdio.h>
 #include <stdlib.h>
 #include <mpfr.h>
 {hash}uint64_t pc_branch_hash;
-static long pc_exact, pc_round_arguments, pc_sample;
+{doubles}
+static long pc_prec[{table}];
+static long pc_exact, pc_round_arguments, pc_sample, pc_fast;
 static mpfr_t pc_final, pc_residual;
 static void pc_domain(int k, mpfr_srcptr v)
 {{
@@ -91,12 +98,55 @@ static void pc_result(mpfr_srcptr v, double *out)
         out[0] = mpfr_get_d(pc_final, MPFR_RNDN);
     }}
 }}
+
+/* The double kernel's state: site bits, literals, MPFR scratch for other functions. */
+static int pc_bits[{sites}];
+static double pc_lit[{literals}];
+static mpfr_t pc_fres[{sites}], pc_farg[3], pc_flit;
+
+static inline double pc_final_d(double v)
+{{
+    return pc_safe(pc_round_d(v, 0.0, (int) pc_prec[2]));
+}}
 """
 
 _MAIN = """\
-static long pc_prec[{table}];
 static double pc_row[{row}];
 static double pc_res[{res}];
+
+/* One sample: by the double kernel if this emulation allows it and every value of the
+   sample stays where doubles are exact, else by the MPFR kernel. */
+static void pc_run(const double *pc_in, double *pc_out)
+{{
+    if (pc_fast) {{
+        pc_unsafe = 0;
+        for (int pc_k = 0; pc_k < {width}; pc_k++) pc_safe(pc_in[pc_k]);
+        if (!pc_unsafe) pc_kernel_d(pc_in, pc_out);
+        if (!pc_unsafe) return;
+        pc_branch_hash = PC_HASH_START;
+    }}
+    pc_kernel(pc_in, pc_out);
+}}
+
+static void pc_setup_doubles(void)
+{{
+    for (int pc_k = 0; pc_k < {sites}; pc_k++) {{
+        pc_bits[pc_k] = (int) pc_prec[{site_offset} + pc_k];
+        mpfr_init2(pc_fres[pc_k], pc_bits[pc_k]);
+    }}
+    for (int pc_k = 0; pc_k < 3; pc_k++) mpfr_init2(pc_farg[pc_k], 53);
+    mpfr_init2(pc_flit, 53);
+    pc_unsafe = 0;
+{literals}
+    pc_fast = !pc_unsafe;
+}}
+
+static void pc_clear_doubles(void)
+{{
+    for (int pc_k = 0; pc_k < {sites}; pc_k++) mpfr_clear(pc_fres[pc_k]);
+    for (int pc_k = 0; pc_k < 3; pc_k++) mpfr_clear(pc_farg[pc_k]);
+    mpfr_clear(pc_flit);
+}}
 
 int main(int argc, char **argv)
 {{
@@ -110,6 +160,8 @@ int main(int argc, char **argv)
     pc_round_arguments = pc_prec[1];
     mpfr_init2(pc_final, pc_prec[2]);
     mpfr_init2(pc_residual, pc_prec[3]);
+    const int doubles_ready = pc_prec[5] != 0;
+    if (doubles_ready) pc_setup_doubles();
 {setup}
     if (fseek(in, first * {width} * (long) sizeof(double), SEEK_SET) != 0) return 2;
     size_t doubles = pc_exact ? {results} * 2 : {results};
@@ -117,10 +169,11 @@ int main(int argc, char **argv)
         if (fread(pc_row, sizeof(double), {width}, in) != {width}) return 2;
         pc_sample = first + s;
         pc_branch_hash = PC_HASH_START;
-        pc_kernel(pc_row, pc_res);
+        pc_run(pc_row, pc_res);
         if (fwrite(pc_res, sizeof(double), doubles, out) != doubles) return 4;
 {hash_write}    }}
 {teardown}
+    if (doubles_ready) pc_clear_doubles();
     mpfr_clears(pc_final, pc_residual, (mpfr_ptr) 0);
     fclose(in);
     return fclose(out) == 0 ? 0 : 4;
@@ -148,8 +201,9 @@ class Reference:
 class _Program:
     source: str
     slots: list[Slot]  # in the order of the precision table
-    numbers: list  # the equations pc_check reports, by number
+    numbers: list[Eqn]  # the equations pc_check reports, by number
     optimise: bool
+    fast: bool  # whether the double kernel exists
 
 
 def _parts(lines: list[str], cuts: list[int]) -> list[list[str]]:
@@ -162,8 +216,25 @@ def _parts(lines: list[str], cuts: list[int]) -> list[list[str]]:
     return [*parts, lines[start:]]
 
 
-def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
-    """The evaluator's C source: the walker's kernel with run-time precisions, and main."""
+def _results(kernel: Kernel, ref: Callable[[Atom], str], array: Callable[[Atom], str],
+             write: Callable[[str, str], str]) -> list[str]:
+    """The statements writing each result scalar (`write(value, offset)`)."""
+    lines, offset = [], 0
+    results = list(kernel.body.results)
+    if kernel.returns:
+        lines.append(write(ref(results.pop(0)), "0"))
+        offset = 1
+    for out, result in zip(kernel.outputs, results, strict=True):
+        lines.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) "
+                     + write(f"{array(result)}[pc_k]", f"{offset} + pc_k"))
+        offset += out.size
+    return lines
+
+
+def _mpfr_kernel(kernel: Kernel, groups: dict[int, int]
+                 ) -> tuple[list[str], MpfrDialect, list[Eqn], int]:
+    """The MPFR kernel `pc_kernel` (and its parts) with run-time precisions; its slots,
+    the equations its checks number, and the length of its longest part."""
     dialect = MpfrDialect(lambda site: f"site {site}", pool="pc_pool", round_arguments=True,
                           check_finite=True)
     walker = Walker(kernel, dialect, groups)
@@ -187,44 +258,84 @@ def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
             prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
                             f"mpfr_set_zero({name}[pc_k], 1);")
     walker.run()
-    epilogue = ["const int pc_stride = pc_exact ? 2 : 1;"]
-    offset = 0
-    results = list(kernel.body.results)
-    if kernel.returns:
-        epilogue.append(f"pc_result({dialect.ref(walker, results.pop(0))}, pc_out);")
-        offset = 1
-    for out, result in zip(kernel.outputs, results, strict=True):
-        epilogue.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) pc_result("
-                        f"{walker.array(result)}[pc_k], pc_out + ({offset} + pc_k) * pc_stride);")
-        offset += out.size
-    width = len(kernel.input_labels)
-    count = len(kernel.result_labels)
+    epilogue = ["const int pc_stride = pc_exact ? 2 : 1;", *_results(
+        kernel, lambda atom: dialect.ref(walker, atom), walker.array,
+        lambda value, at: f"pc_result({value}, pc_out + ({at}) * pc_stride);")]
+    parts = _parts(walker.lines, walker.cuts)
+    lines = [line for number, part in enumerate(parts)
+             for line in (f"static __attribute__((noinline)) void pc_part{number}(void)",
+                          "{", *part, "}", "")]
+    lines += ["static void pc_kernel(const double *pc_in, double *pc_out)", "{",
+              *(f"    {line}" for line in prologue),
+              *(f"    pc_part{number}();" for number in range(len(parts))),
+              *(f"    {line}" for line in epilogue), "}", ""]
+    return lines, dialect, walker.numbers, max(map(len, parts))
+
+
+def _double_kernel(kernel: Kernel, groups: dict[int, int]
+                   ) -> tuple[list[str], DoubleDialect] | None:
+    """The double kernel `pc_kernel_d`, or None if it would be too long to compile
+    quickly (its values are C locals, so it cannot be split)."""
+    dialect = DoubleDialect()
+    walker = Walker(kernel, dialect, groups)
+    prologue: list[str] = []
+    position = 0
+    for param, var in zip(kernel.params, kernel.body.params, strict=True):
+        if not var.shape:
+            walker.names[id(var)] = f"pc_in[{position}]"
+            position += 1
+            continue
+        name = walker.reserve(f"pc_{'in' if isinstance(param, Input) else 'out'}_{param.name}")
+        walker.storage[groups[id(var)]] = name
+        value = f"pc_in[{position} + pc_k]" if isinstance(param, Input) else "0.0"
+        prologue += [f"double {name}[{var.size}];",
+                     f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {name}[pc_k] = {value};"]
+        position += var.size if isinstance(param, Input) else 0
+    walker.run()
+    if len(walker.lines) > O1_LINES:
+        return None
+    epilogue = _results(kernel, lambda atom: dialect.ref(walker, atom), walker.array,
+                        lambda value, at: f"pc_out[{at}] = pc_final_d({value});")
+    return ["static void pc_kernel_d(const double *pc_in, double *pc_out)", "{",
+            *(f"    {line}" for line in prologue), *walker.lines,
+            *(f"    {line}" for line in epilogue), "}", ""], dialect
+
+
+def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
+    """The evaluator's C source: both kernels, the driver, the precision table's layout."""
+    mpfr_lines, dialect, numbers, longest = _mpfr_kernel(kernel, groups)
+    doubles = _double_kernel(kernel, groups)
+    double_lines, literals = (doubles[0], doubles[1].literals) if doubles else (
+        ["static void pc_kernel_d(const double *pc_in, double *pc_out)",
+         "{", "    (void) pc_in; (void) pc_out;", "}", ""], {})
     pooled = [slot for slot in dialect.slots if slot.pooled]
     arrays = [slot for slot in dialect.slots if not slot.pooled]
+    table = _HEADER + len(dialect.slots) + len(kernel.sites)
     setup = [f"for (int pc_k = 0; pc_k < {len(pooled)}; pc_k++) "
              f"mpfr_init2(pc_pool[pc_k], pc_prec[{_HEADER} + pc_k]);",
              *(f"for (int pc_k = 0; pc_k < {slot.size}; pc_k++) mpfr_init2({slot.name}[pc_k], "
                f"pc_prec[{_HEADER + len(pooled) + k}]);" for k, slot in enumerate(arrays)),
              *(f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
                for name, text in dialect.literal_texts())]
+    literal_lines = [
+        f"    mpfr_set_prec(pc_flit, {'pc_prec[4]' if site is None else f'pc_bits[{site}]'});"
+        f' mpfr_set_str(pc_flit, "{text}", 10, MPFR_RNDN); {name} = pc_from_mpfr(pc_flit);'
+        for (text, site), name in literals.items()]
     hash_write = ("        if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, out) != 1) "
                   "return 4;\n") if kernel.n_branches else ""
-    parts = _parts(walker.lines, walker.cuts)
-    functions = [line for number, part in enumerate(parts)
-                 for line in (f"static __attribute__((noinline)) void pc_part{number}(void)",
-                              "{", *part, "}", "")]
+    width, count = len(kernel.input_labels), len(kernel.result_labels)
+    sites = max(len(kernel.sites), 1)
     source = "\n".join([
-        _PRELUDE.format(hash=BRANCH_HASH_C), *dialect.declarations("static "), "",
-        *functions, "static void pc_kernel(const double *pc_in, double *pc_out)", "{",
-        *(f"    {line}" for line in prologue),
-        *(f"    pc_part{number}();" for number in range(len(parts))),
-        *(f"    {line}" for line in epilogue), "}", "",
-        _MAIN.format(table=_HEADER + len(dialect.slots), row=max(width, 1),
-                     res=max(2 * count, 1), width=width, results=count,
+        _PRELUDE.format(hash=BRANCH_HASH_C, doubles=HELPERS_C, table=table, sites=sites,
+                        literals=max(len(literals), 1)),
+        *dialect.declarations("static "), "", *mpfr_lines, *double_lines,
+        _MAIN.format(table=table, row=max(width, 1), res=max(2 * count, 1), width=width,
+                     results=count, sites=len(kernel.sites),
+                     site_offset=_HEADER + len(dialect.slots),
+                     literals="\n".join(literal_lines),
                      setup="\n".join(f"    {line}" for line in setup), hash_write=hash_write,
                      teardown="\n".join(f"    {line}" for line in dialect.clears()))])
-    return _Program(source, pooled + arrays, walker.numbers,
-                    max(map(len, parts)) <= O1_LINES)
+    return _Program(source, pooled + arrays, numbers, longest <= O1_LINES, doubles is not None)
 
 
 class Evaluator:
@@ -326,7 +437,10 @@ class Evaluator:
         precisions = [widths.bits(slot.key) for slot in self._program.slots]
         result_bits = rule.literal_bits if exact else self.kernel.baseline_bits
         widest = max([*precisions, result_bits, rule.input_bits])
-        table = np.array([int(exact), int(round_arguments), result_bits, widest, *precisions],
+        fast = self._program.fast and not exact and rule.literal_bits <= 53 and all(
+            2 <= b <= 53 for b in rule.site_bits)
+        table = np.array([int(exact), int(round_arguments), result_bits, widest,
+                          rule.literal_bits, int(fast), *precisions, *rule.site_bits],
                          dtype=np.int64)
         call = next(self._calls)
         workdir = Path(self._dir.name)

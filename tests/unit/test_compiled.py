@@ -265,3 +265,35 @@ def test_bad_arguments_and_cleanup() -> None:
             evaluator.emulate([20], np.zeros((3, 1)))
         assert evaluator.emulate([20, 20, 20], np.zeros((0, 1))).outputs.shape == (0, 1)
     assert not build.exists()
+
+
+@PROPERTY
+@given(data=st.data(), precision=st.sampled_from(["double", "float"]))
+def test_double_fast_path_agrees_with_the_interpreter(data: st.DataObject,
+                                                      precision: str) -> None:
+    """Every site at 2..53 bits: the evaluator runs its double kernel (MPFR for functions
+    other than + − × ÷ √), bit for bit the interpreter's results."""
+    kernel = data.draw(random_kernels(precision=precision))
+    bits = data.draw(st.lists(st.integers(2, 53), min_size=len(kernel.sites),
+                              max_size=len(kernel.sites)))
+    inputs = sample(kernel, 10, seed=len(kernel.sites) + 1)
+    with Evaluator(kernel) as evaluator:
+        check_emulation(kernel, evaluator, inputs, bits)
+        check_emulation(kernel, evaluator, inputs, bits, round_arguments=True)
+
+
+def test_values_beyond_the_double_range_fall_back_to_mpfr() -> None:
+    """x·1e300·1e300 and its square root leave the range where doubles are exact (and
+    the first overflows a double): those samples are recomputed with MPFR."""
+    b = Builder()
+    x = Var(REAL, (), "x")
+    huge = b.op("mul", [b.op("mul", [x, real("1e300")], loc(2)), real("1e300")], loc(3))
+    small = b.op("div", [real("1"), huge], loc(4))
+    result = b.op("add", [b.op("sqrt", [huge], loc(5)), b.op("mul", [small, huge], loc(6))],
+                  loc(7))
+    params = [Input("x", (), (0.5,), (1.5,), loc(1))]
+    kernel = verify(b.kernel("huge", loc(1), params, [x], True, [result]))
+    inputs = np.array([[0.5], [0.75], [1.5], [0.0], [1e-300]])
+    with Evaluator(kernel) as evaluator:
+        check_emulation(kernel, evaluator, inputs, [30, 40, 20, 35, 25, 45])
+        check_emulation(kernel, evaluator, inputs, [53] * 6)

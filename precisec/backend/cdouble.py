@@ -1,0 +1,222 @@
+"""The double dialect of the C walker: emulation of ≤ 53-bit sites with IEEE doubles, bit
+for bit what MPFR computes, for the compiled evaluator's fast path (docs/method.md §5).
+
+Every value of an emulation whose sites all have 2..53 bits fits a double exactly, as long
+as it stays in the range where doubles are exact ([2^-900, 2^900], or zero). There a site
++ − × ÷ √ is computed as the double nearest the exact result plus the sign of the
+remainder (an error-free transformation: TwoSum, Dekker's product, the division and square
+root remainders), and rounded to the site's p bits by integer arithmetic on the double's
+bits (ties to even; a tie of the double is broken by the remainder's sign). Exact
+operations are exact in doubles; other operations go through MPFR at the site's precision
+on exactly converted arguments. Any value outside the safe range sets `pc_unsafe`, and
+the evaluator recomputes that sample with the MPFR kernel, so the results never depend
+on which path ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from precisec.backend.cwalk import Walker
+from precisec.backend.mpfr import RULES
+from precisec.ir.core import Atom, Eqn, Lit, Var
+
+HELPERS_C = """\
+#include <math.h>
+#include <string.h>
+static int pc_unsafe;
+
+static inline double pc_safe(double r)
+{
+    double m = fabs(r);
+    if (!(m >= 0x1p-900 && m <= 0x1p900) && r != 0.0) pc_unsafe = 1;
+    return r;
+}
+
+/* hi rounded to p bits, to nearest even; `lo` has the sign of (exact - hi). */
+static inline double pc_round_d(double hi, double lo, int p)
+{
+    if (p >= 53) return hi;
+    uint64_t u;
+    memcpy(&u, &hi, sizeof u);
+    const int shift = 53 - p;
+    const uint64_t one = UINT64_C(1) << shift, half = one >> 1, rem = u & (one - 1);
+    int up;
+    u -= rem;
+    if (rem != half) {
+        up = rem > half;
+    } else {
+        const double away = hi > 0 ? lo : -lo;
+        up = away > 0 || (away == 0 && (u & one) != 0);
+    }
+    if (up) u += one;
+    memcpy(&hi, &u, sizeof u);
+    return hi;
+}
+
+/* Dekker's exact product: a*b = *h + *l (no overflow, no underflow). */
+static inline void pc_two_product(double a, double b, double *h, double *l)
+{
+    const double ca = 134217729.0 * a, ah = ca - (ca - a), al = a - ah;
+    const double cb = 134217729.0 * b, bh = cb - (cb - b), bl = b - bh;
+    *h = a * b;
+    *l = ((ah * bh - *h) + ah * bl + al * bh) + al * bl;
+}
+
+static inline double pc_add_d(double a, double b, int p)
+{
+    const double s = a + b;
+    if (p >= 53) return pc_safe(s);
+    const double bb = s - a, e = (a - (s - bb)) + (b - bb);
+    return pc_safe(pc_round_d(s, e, p));
+}
+
+static inline double pc_mul_d(double a, double b, int p)
+{
+    double h, l;
+    if (p >= 53) return pc_safe(a * b);
+    pc_two_product(a, b, &h, &l);
+    return pc_safe(pc_round_d(h, l, p));
+}
+
+static inline double pc_div_d(double a, double b, int p)
+{
+    const double q = a / b;
+    double h, l;
+    if (p >= 53 || q == 0.0) return pc_safe(q);
+    pc_two_product(q, b, &h, &l);
+    const double r = (a - h) - l;
+    return pc_safe(pc_round_d(q, b > 0 ? r : -r, p));
+}
+
+static inline double pc_sqrt_d(double a, int p)
+{
+    const double s = sqrt(a);
+    double h, l;
+    if (p >= 53 || s == 0.0) return pc_safe(s);
+    pc_two_product(s, s, &h, &l);
+    return pc_safe(pc_round_d(s, (a - h) - l, p));
+}
+
+/* mpfr_min and mpfr_max: NaN loses, -0 < +0. */
+static inline double pc_min_d(double a, double b)
+{
+    if (isnan(a)) return b;
+    if (isnan(b) || a == b) return (isnan(b) || signbit(a)) ? a : b;
+    return a < b ? a : b;
+}
+
+static inline double pc_max_d(double a, double b)
+{
+    if (isnan(a)) return b;
+    if (isnan(b) || a == b) return (isnan(b) || !signbit(a)) ? a : b;
+    return a > b ? a : b;
+}
+
+static inline double pc_itof_d(long i)
+{
+    if (i > (1L << 53) || i < -(1L << 53)) pc_unsafe = 1;
+    return (double) i;
+}
+
+static inline double pc_from_mpfr(mpfr_srcptr x)
+{
+    if (!mpfr_zero_p(x) && (!mpfr_regular_p(x) || mpfr_get_exp(x) < -899
+                            || mpfr_get_exp(x) > 900)) pc_unsafe = 1;
+    return mpfr_get_d(x, MPFR_RNDN);
+}
+"""
+
+
+def _call(name: str) -> Callable[[list[str], str], str]:
+    return lambda args, bits: f"{name}({', '.join(args)}, {bits})"
+
+
+# Sites computed in doubles: rule(args, bits expression) -> C expression.
+FAST: dict[str, Callable[[list[str], str], str]] = {
+    "add": _call("pc_add_d"),
+    "sub": lambda args, bits: f"pc_add_d({args[0]}, -{args[1]}, {bits})",
+    "mul": _call("pc_mul_d"),
+    "div": _call("pc_div_d"),
+    "sqrt": _call("pc_sqrt_d"),
+}
+
+# Exact operations: rule(args) -> C expression.
+EXACT: dict[str, Callable[[list[str]], str]] = {
+    "neg": lambda args: f"-{args[0]}",
+    "fabs": lambda args: f"fabs({args[0]})",
+    "fmin": lambda args: f"pc_min_d({args[0]}, {args[1]})",
+    "fmax": lambda args: f"pc_max_d({args[0]}, {args[1]})",
+}
+
+
+class DoubleDialect:
+    """Real values as C doubles. Site s rounds at `pc_bits[s]`; literal k is `pc_lit[k]`,
+    set by the evaluator at the precision `literals` records; other operations use the
+    MPFR rule table through `pc_fres[s]` (at the site's bits) and `pc_farg[0..2]`."""
+
+    def __init__(self) -> None:
+        self.literals: dict[tuple[str, int | None], str] = {}
+
+    def literal(self, text: str, site: int | None) -> str:
+        if (text, site) not in self.literals:
+            self.literals[text, site] = f"pc_lit[{len(self.literals)}]"
+        return self.literals[text, site]
+
+    def ref(self, walker: Walker, atom: Atom, site: int | None = None) -> str:
+        if isinstance(atom, Lit):
+            return self.literal(atom.text, site)
+        return walker.name(atom)
+
+    def define(self, walker: Walker, var: Var, expr: str) -> None:
+        walker.emit(f"const double {walker.define(var)} = {expr};")
+
+    # -- the walker's Dialect protocol ------------------------------------------------------
+    def note(self, site: int) -> str:
+        return f"site {site}"
+
+    def arith(self, walker: Walker, eqn: Eqn) -> None:
+        if eqn.op == "itof":
+            self.define(walker, eqn.out, f"pc_itof_d({walker.int_ref(eqn.args[0])})")
+            return
+        if eqn.site is None:
+            self.define(walker, eqn.out, EXACT[eqn.op]([self.ref(walker, a) for a in eqn.args]))
+            return
+        bits = f"pc_bits[{eqn.site}]"
+        args = [self.ref(walker, a, eqn.site) if isinstance(a, Lit)
+                else f"(pc_round_arguments ? pc_round_d({walker.name(a)}, 0.0, {bits}) : "
+                     f"{walker.name(a)})" for a in eqn.args]
+        if eqn.op in FAST:
+            self.define(walker, eqn.out, FAST[eqn.op](args, bits))
+            return
+        for k, arg in enumerate(args):
+            walker.emit(f"mpfr_set_d(pc_farg[{k}], {arg}, MPFR_RNDN);")
+        result = f"pc_fres[{eqn.site}]"
+        walker.emit(RULES[eqn.op](result, [f"pc_farg[{k}]" for k in range(len(args))]))
+        self.define(walker, eqn.out, f"pc_from_mpfr({result})")
+
+    def compare(self, walker: Walker, eqn: Eqn) -> str:
+        left, right = (self.ref(walker, a) for a in eqn.args)
+        return f"({left} {eqn.spec.c_symbol} {right})"
+
+    def load(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
+        self.define(walker, eqn.out, f"{array}[{index}]")
+
+    def store(self, walker: Walker, eqn: Eqn, array: str, index: str) -> None:
+        walker.emit(f"{array}[{index}] = {self.ref(walker, eqn.args[-1])};")
+
+    def zeros(self, walker: Walker, eqn: Eqn) -> str:
+        name = walker.fresh(eqn.out.hint)
+        walker.emit(f"double {name}[{eqn.out.size}];")
+        walker.emit(f"for (int pc_k = 0; pc_k < {eqn.out.size}; pc_k++) {name}[pc_k] = 0.0;")
+        return name
+
+    def declare(self, walker: Walker, var: Var) -> None:
+        walker.emit(f"double {walker.define(var)};")
+
+    def assign(self, walker: Walker, target: Var, source: Atom) -> None:
+        walker.emit(f"{walker.name(target)} = {self.ref(walker, source)};")
+
+    def temp(self, walker: Walker, temp: Var, source: Var) -> None:
+        self.define(walker, temp, walker.name(source))
+
