@@ -36,7 +36,7 @@ def chain_kernel(operations: int) -> str:
              "#pragma precisec range(z, 1, 3)", "double chain(double x, double y, double z) {",
              "    double a = x * y;"]
     symbols = ["+", "*", "-", "/"]
-    for k in range(1, operations - 1):
+    for k in range(1, operations - 2):
         operand = ("x", "y", "z")[k % 3]
         lines.append(f"    a = a {symbols[k % 4]} {operand};")
     lines += ["    return a + sqrt(z);", "}"]
