@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -211,14 +212,16 @@ def run_programs(commands: Sequence[Sequence[str]], timeout: float | None) -> No
     """Run the commands in parallel, each in its own process group; kill every group on
     timeout, on failure of one, or if the caller is interrupted."""
     procs: list[subprocess.Popen[bytes]] = []
+    deadline = None if timeout is None else time.monotonic() + timeout
     try:
         for command in commands:
             procs.append(subprocess.Popen(list(command), stdin=subprocess.DEVNULL,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                           start_new_session=True))
         for proc in procs:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             try:
-                _, stderr = proc.communicate(timeout=timeout)
+                _, stderr = proc.communicate(timeout=left)
             except subprocess.TimeoutExpired:
                 raise ProgramFailed(f"did not finish within {timeout:.0f} s", "", None) from None
             if proc.returncode != 0:
