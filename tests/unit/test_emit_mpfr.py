@@ -17,7 +17,7 @@ from ir_kernels import bits_of, loc, loop_branch_array, random_kernels, sample
 from precisec.backend.mpfr import emit_mpfr
 from precisec.ir.builder import Builder, integer, real
 from precisec.ir.check import verify
-from precisec.ir.core import REAL, Input, Kernel, Var, site_eqns
+from precisec.ir.core import REAL, Input, Kernel, Output, Var, site_eqns
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import TUNED_FLAGS, build_check, run_tuned
 
@@ -181,3 +181,24 @@ def test_tuned_loop_and_branch_kernel_is_valgrind_clean(tmp_path: Path) -> None:
     assert "ERROR SUMMARY: 0 errors" in report, report
     assert "definitely lost: 0 bytes" in report or "no leaks are possible" in report, report
     assert "indirectly lost: 0 bytes" in report or "no leaks are possible" in report, report
+
+
+def unusual(kind: str) -> Kernel:
+    """A kernel returning an input, a literal, or writing nothing to its output array."""
+    b = Builder()
+    x, out = Var(REAL, (), "x"), Var(REAL, (2,), "out")
+    b.op("mul", [x, real("3")], loc(2))  # one site, whose value nothing uses
+    result = {"input": x, "literal": real("2.5"), "untouched": x}[kind]
+    params = [Input("x", (), (1.0,), (2.0,), loc(1)), Output("out", (2,), loc(1))]
+    return verify(b.kernel(kind, loc(1), params, [x, out], True, [result, out]))
+
+
+@pytest.mark.parametrize("kind", ["input", "literal", "untouched"])
+def test_unusual_kernels_build_and_match(kind: str, tmp_path: Path) -> None:
+    kernel = unusual(kind)
+    inputs = sample(kernel, 50, seed=4)
+    tuned = run_tuned(written(tmp_path, emit_mpfr(kernel, [7], [])), kernel, inputs)
+    with Evaluator(kernel) as evaluator:
+        emulated = evaluator.emulate([7], inputs)
+    np.testing.assert_array_equal(bits_of(tuned.outputs), bits_of(emulated.outputs))
+    assert np.all(tuned.outputs[:, 1:] == 0.0)
