@@ -54,6 +54,10 @@ ESCALATION = 1.5
 EVALUATOR_FLAGS = ("-std=c11", "-w")
 PART_LINES = 300
 O1_LINES = 3000
+# The double kernel keeps its values in C locals (registers), so it cannot be split; past
+# DOUBLE_LINES lines (about 500 sites) its compile time outweighs what it saves, and
+# emulation stays with MPFR.
+DOUBLE_LINES = 1200
 # The precision table: exact, round_arguments, result bits, widest, literal bits, fast;
 # then one precision per MPFR slot, then the bits of each site (for the double kernel).
 _HEADER = 6
@@ -274,8 +278,7 @@ def _mpfr_kernel(kernel: Kernel, groups: dict[int, int]
 
 def _double_kernel(kernel: Kernel, groups: dict[int, int]
                    ) -> tuple[list[str], DoubleDialect] | None:
-    """The double kernel `pc_kernel_d`, or None if it would be too long to compile
-    quickly (its values are C locals, so it cannot be split)."""
+    """The double kernel `pc_kernel_d`, or None if it would be too long (DOUBLE_LINES)."""
     dialect = DoubleDialect()
     walker = Walker(kernel, dialect, groups)
     prologue: list[str] = []
@@ -292,7 +295,7 @@ def _double_kernel(kernel: Kernel, groups: dict[int, int]
                      f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {name}[pc_k] = {value};"]
         position += var.size if isinstance(param, Input) else 0
     walker.run()
-    if len(walker.lines) > O1_LINES:
+    if len(walker.lines) > DOUBLE_LINES:
         return None
     epilogue = _results(kernel, lambda atom: dialect.ref(walker, atom), walker.array,
                         lambda value, at: f"pc_out[{at}] = pc_final_d({value});")
