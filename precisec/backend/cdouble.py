@@ -22,6 +22,7 @@ from precisec.backend.mpfr import RULES
 from precisec.ir.core import Atom, Eqn, Lit, Var
 
 HELPERS_C = """\
+#include <float.h>
 #include <math.h>
 #include <string.h>
 static int pc_unsafe;

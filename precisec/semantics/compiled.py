@@ -51,7 +51,7 @@ ESCALATION = 1.5
 # gcc's -O1 time grows faster than linearly in a function's size, so the kernel body is
 # split into functions of about PART_LINES lines where it can be (`Walker.cuts`), and a
 # body with a part longer than O1_LINES (a huge loop body) is built at -O0.
-EVALUATOR_FLAGS = ("-std=c11", "-w")
+EVALUATOR_FLAGS = ("-std=c11", "-ffp-contract=off", "-w")
 PART_LINES = 300
 O1_LINES = 3000
 # The double kernel keeps its values in C locals (registers), so it cannot be split; past
@@ -142,7 +142,7 @@ static void pc_setup_doubles(void)
     mpfr_init2(pc_flit, 53);
     pc_unsafe = 0;
 {literals}
-    pc_fast = !pc_unsafe;
+    pc_fast = !pc_unsafe && FLT_EVAL_METHOD == 0;  /* no excess precision (x87) */
 }}
 
 static void pc_clear_doubles(void)
