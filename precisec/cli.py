@@ -14,8 +14,9 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from precisec import __version__, flow
+from precisec import __version__
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend import read_source
 from precisec.ir import Kernel
@@ -23,8 +24,12 @@ from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import cflags_line
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
-from precisec.tune.tuner import Analysis, mean_bits, require_target
-from precisec.tune.typesearch import format_counts
+
+# The flow and the tuner import JAX (most of a second): the commands that tune import them
+# once the kernel is read, so `cflags`, `list` and refusals of bad input answer at once.
+if TYPE_CHECKING:
+    from precisec import flow
+    from precisec.tune.tuner import Analysis
 
 
 def load_kernel(path: str, function: str | None) -> Kernel:
@@ -36,6 +41,14 @@ def load_kernel(path: str, function: str | None) -> Kernel:
     from precisec.frontend.c import load_c
 
     return load_c(path, function)
+
+
+def kernel_and_target(args: argparse.Namespace) -> tuple[Kernel, float]:
+    """The kernel and its target RMSE, read before the tuning modules are imported."""
+    kernel = load_kernel(args.kernel, args.function)
+    from precisec.tune.tuner import require_target
+
+    return kernel, require_target(kernel, args.rmse)
 
 
 def positive_int(text: str) -> int:
@@ -112,8 +125,9 @@ def _analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    kernel = load_kernel(args.kernel, args.function)
-    target = require_target(kernel, args.rmse)
+    kernel, target = kernel_and_target(args)
+    from precisec import flow
+
     analysis = flow.analysis_of(kernel, target, flow.Options(args.seed, args.samples))
     if args.json:
         print(json.dumps(_analysis_json(analysis), indent=2))
@@ -158,9 +172,11 @@ def _output_path(args: argparse.Namespace) -> Path:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    kernel = load_kernel(args.kernel, args.function)
-    target = require_target(kernel, args.rmse)
+    kernel, target = kernel_and_target(args)
     output = _output_path(args)
+    from precisec import flow
+    from precisec.tune.tuner import mean_bits
+
     options = flow.Options(args.seed, args.samples, args.backend, args.emit,
                            max_casts=args.max_casts, search=args.search, start=args.start,
                            cast_cost=args.cast_cost)
@@ -212,6 +228,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) -> int:
     """`tune --backend native`: per-site formats, the search's measurements, casts, cost."""
+    from precisec.tune.typesearch import format_counts
+
     search, kernel, options = result.search, result.kernel, result.options
     assert search is not None
     measured = result.verification.measurement
@@ -266,11 +284,12 @@ _BITS_COMMENT = re.compile(r"/\* \d+:\d+ \w+, (\d+) bits \*/")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    kernel = load_kernel(args.kernel, args.function)
-    target = require_target(kernel, args.rmse)
+    kernel, target = kernel_and_target(args)
     tuned = Path(args.tuned)
     if not tuned.is_file():
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
+    from precisec import flow
+
     text = tuned.read_text(errors="replace")
     native = "#include <mpfr.h>" not in text
     with Evaluator(kernel) as evaluator:

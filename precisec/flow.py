@@ -163,6 +163,9 @@ def check_options(kernel: Kernel, options: Options) -> None:
         raise PrecisecError(kernel.loc, f"unknown backend '{options.backend}'")
     if options.emit not in EMITS:
         raise PrecisecError(kernel.loc, f"unknown output format '{options.emit}'")
+    if options.emit == "fpcore" and options.backend != "native":
+        # A kernel FPCore cannot express (loops, arrays) is refused now, not after tuning.
+        emit_fpcore(kernel, [kernel.baseline_bits] * len(kernel.sites))
     if options.backend != "native":
         given = [flag for name, flag in NATIVE_OPTIONS.items()
                  if getattr(options, name) is not None]
