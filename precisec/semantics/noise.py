@@ -1,8 +1,8 @@
 """The differentiable noise model's uses: sensitivities, per-sample noise moments and the
 Monte-Carlo prediction of a fixed allocation's error (docs/method.md §2).
 
-The model itself is `precisec.semantics.perturbed`. JAX is configured on first use, not
-at import (`configure_jax`): float64, and a persistent compilation cache so a kernel's
+The model itself is `precisec.semantics.perturbed`, which configures JAX on first use,
+not at import (`configure_jax`): float64, and a persistent compilation cache so a kernel's
 functions compile once per machine.
 
 Gradients with respect to the noise come by reverse mode (one VJP per result costs
@@ -14,7 +14,6 @@ from the kernel's dynamic operation count, so memory stays bounded.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 
 import jax
@@ -22,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from precisec.ir.core import Kernel
+from precisec.semantics.noise_layout import NoiseLayout, constant_slots
 from precisec.semantics.perturbed import (
-    NoiseLayout,
     PerturbedModel,
-    constant_slots,
+    Taps,
+    configure_jax,
     significand_weight,
 )
 
@@ -47,22 +47,6 @@ PROBE_SEED = 0
 FORWARD_LIMIT = 64
 """Noise variables per sample up to which sensitivities use forward mode."""
 
-_configured = False
-
-
-def configure_jax() -> None:
-    """float64 and the persistent compilation cache ($PRECISEC_JAX_CACHE, else
-    ~/.cache/precisec-jax; compilations under 0.2 s are not worth a file). Idempotent."""
-    global _configured
-    if _configured:
-        return
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_compilation_cache_dir", os.environ.get(
-        "PRECISEC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "precisec-jax")))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-    _configured = True
-
-
 def chunk_size(noise: NoiseLayout, count: int) -> int:
     """Samples per VJP chunk: as many as CHUNK_BYTES allows, at most MAX_CHUNK."""
     fits = CHUNK_BYTES // (BYTES_PER_OP * max(noise.dynamic_ops + noise.size, 1))
@@ -83,24 +67,18 @@ def in_chunks(fn: Callable[..., jax.Array], inputs: np.ndarray, size: int,
     return outputs
 
 
-def _moments_fn(model: PerturbedModel, probes: int) -> Callable[[jax.Array, jax.Array],
-                                                                 jax.Array]:
+def _moments_fn(model: PerturbedModel) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """(x, cotangents (probes, results)) -> per site the mean over probes of the summed
-    squared gradient of ⟨cotangent, result perturbations⟩ with respect to the site's ε."""
-    noise = model.layout
-    sigma = jnp.ones(noise.n_sites)
+    squared gradient of ⟨cotangent, result perturbations⟩ with respect to the site's ε,
+    by one VJP through the tapped model (`precisec.semantics.perturbed.tap`)."""
+    n_sites = model.layout.n_sites
+    ones = jnp.ones(n_sites)
 
     def per_point(x: jax.Array, cotangents: jax.Array) -> jax.Array:
-        _, vjp = jax.vjp(lambda eps: jnp.atleast_1d(model(x, sigma, eps)[1]), noise.zeros())
-
-        def probe(cotangent: jax.Array) -> jax.Array:
-            (grads,) = vjp(cotangent)
-            per_site: list[jax.Array] = [jnp.zeros(())] * noise.n_sites
-            for k, slot in enumerate(noise.slots):
-                per_site[slot.site] = per_site[slot.site] + jnp.sum(grads[k] ** 2)
-            return jnp.stack(per_site) if per_site else jnp.zeros(0)
-
-        return jnp.mean(jax.lax.map(probe, cotangents), axis=0)
+        _, vjp = jax.vjp(lambda tags: jnp.atleast_1d(model(x, ones, Taps(tags))[1]),
+                         jnp.zeros(n_sites))
+        (moments,) = jax.vmap(vjp)(cotangents)
+        return jnp.mean(moments, axis=0)
 
     return per_point
 
@@ -117,14 +95,13 @@ def site_moments(kernel: Kernel, inputs: np.ndarray,
     deviation at most √(2/PROBES) ≈ 0.35 per execution, averaging out over executions
     and samples (probes come from a fixed seed: deterministic).
     """
-    configure_jax()
     model = PerturbedModel(kernel, significand_aware)
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
     if noise.n_sites == 0 or len(inputs) == 0:
         return np.zeros((len(inputs), noise.n_sites))
     results = len(kernel.result_labels)
-    per_point = _moments_fn(model, min(results, PROBES))
+    per_point = _moments_fn(model)
     size = chunk_size(noise, len(inputs))
     if results <= EXACT_RESULTS:
         basis = jnp.eye(results)
@@ -154,7 +131,6 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
     computation the straight-line kernels have always used, so their sensitivities (and
     hence the ties the refinement's ordering meets) reproduce bit for bit.
     """
-    configure_jax()
     model = PerturbedModel(kernel)
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
@@ -187,7 +163,6 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     NOISE_ENTRIES are drawn at once; larger ones in chunks of keys folded with the chunk
     number.
     """
-    configure_jax()
     model = PerturbedModel(kernel, significand_aware)
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)

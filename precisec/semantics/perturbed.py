@@ -14,49 +14,34 @@ merges them with `jnp.where` on the clean condition (the model follows clean bra
 On the side not taken every real operation computes on harmless arguments, so its values,
 perturbations and gradients stay finite and the merge discards them. Arrays are flat jnp
 vectors (`zeros` makes one) read and written at dynamic positions; integers are int64,
-with C's truncating division.
+with C's truncating division. Long straight runs are tapes (`precisec.semantics.tape`).
 
-Noise variables (`NoiseLayout`): one ε per dynamic execution of each site, then one per
-execution of each inexact literal argument of a rounding operation — a decimal constant
-not exact in CONSTANT_EXACT_BITS bits is rounded at its consumer's precision, so it gets
-the consumer's σ and an ε of its own. Slot k < n_sites belongs to site k; its array has
-one axis per enclosing loop (trip counts, outermost first). For a straight-line kernel
-this is one ε per rounding in site order, then one per constant slot.
+The noise is either drawn (`Draws`: ε values, for Monte Carlo and forward mode) or
+tapped (`Taps`: ε = 0, for first-order moments by one reverse-mode pass).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from fractions import Fraction
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from precisec.ir.core import (
-    BOOL,
-    INT,
-    REAL,
-    Atom,
-    Cond,
-    Eqn,
-    Input,
-    Kernel,
-    Lit,
-    Loop,
-    Region,
-    Var,
-    site_eqns,
-)
+from precisec.ir.core import BOOL, INT, REAL, Atom, Cond, Eqn, Input, Kernel, Loop, Region, Var
+from precisec.ops import OPS
 from precisec.semantics.jax_rules import OTHER_RULES, REAL_RULES
+from precisec.semantics.noise_layout import NoiseLayout, layout
+from precisec.semantics.tape import MAX_ARITY, Tape, build, long_runs, referenced
 
 Array = jax.Array
 Pair = tuple[Array, Array | None]
 """A value and its perturbation (None for integers and booleans, which carry none)."""
 
-CONSTANT_EXACT_BITS = 24
 HARMLESS = 0.5
 """What real operations compute on where their branch is not taken: every operation is
 finite and smooth there (1.0 is not harmless: acos and asin have infinite slopes at 1)."""
@@ -66,117 +51,21 @@ significands (the mapper's k, docs/method.md §3): E[1/m²] = 3k², so 1/(√3·
 square 1."""
 
 
-def significant_bits(value: Fraction) -> int | None:
-    """Bits needed to represent value exactly in binary floating point (None: infinite)."""
-    if value == 0:
-        return 1
-    den = value.denominator
-    if den & (den - 1):
-        return None
-    num = abs(value.numerator)
-    while num % 2 == 0:
-        num //= 2
-    return num.bit_length()
+_configured = False
 
 
-def is_inexact(atom: Atom) -> bool:
-    """A real literal that rounding at its consumer's precision can change."""
-    if not isinstance(atom, Lit) or atom.type != REAL:
-        return False
-    bits = significant_bits(atom.value)
-    return bits is None or bits > CONSTANT_EXACT_BITS
-
-
-def constant_slots(kernel: Kernel) -> list[tuple[int, int, Lit]]:
-    """The inexact literal arguments of rounding operations as (site, position, literal),
-    by site, then position (the order of their noise slots)."""
-    return [(eqn.site, position, arg)  # type: ignore[misc]
-            for eqn in site_eqns(kernel)
-            for position, arg in enumerate(eqn.args) if is_inexact(arg)]
-
-
-@dataclass(frozen=True)
-class Slot:
-    """The noise variables of one site or one constant slot: `shape` has one axis per
-    enclosing loop; `position` is the literal's argument position (None: the rounding)."""
-
-    site: int
-    position: int | None
-    shape: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-
-@dataclass(frozen=True)
-class NoiseLayout:
-    """Every noise slot of a kernel, which loops they lie in, and its dynamic size."""
-
-    slots: tuple[Slot, ...]
-    n_sites: int
-    loop_slots: dict[int, tuple[int, ...]] = field(compare=False)
-    dynamic_ops: int
-
-    @property
-    def size(self) -> int:
-        """Noise variables per sample."""
-        return sum(slot.size for slot in self.slots)
-
-    @property
-    def constant_slot(self) -> dict[tuple[int, int], int]:
-        return {(s.site, s.position): k for k, s in enumerate(self.slots)
-                if s.position is not None}
-
-    def offsets(self) -> list[int]:
-        starts = [0]
-        for slot in self.slots:
-            starts.append(starts[-1] + slot.size)
-        return starts
-
-    def split(self, flat: Array) -> dict[int, Array]:
-        """Flat noise vectors (last axis `size`, any leading axes) as the per-slot arrays
-        the model takes."""
-        starts = self.offsets()
-        lead = flat.shape[:-1]
-        return {k: flat[..., starts[k]] if not slot.shape else
-                flat[..., starts[k]:starts[k + 1]].reshape(*lead, *slot.shape)
-                for k, slot in enumerate(self.slots)}
-
-    def zeros(self) -> dict[int, Array]:
-        return {k: jnp.zeros(slot.shape, dtype=jnp.float64) for k, slot in enumerate(self.slots)}
-
-
-def layout(kernel: Kernel) -> NoiseLayout:
-    shapes: dict[int, tuple[int, ...]] = {}
-    members: dict[int, list[int]] = {}
-    dynamic = 0
-
-    def visit(region: Region, trips: tuple[int, ...], loops: list[int]) -> None:
-        nonlocal dynamic
-        for stmt in region.stmts:
-            if isinstance(stmt, Eqn):
-                dynamic += math.prod(trips)
-                if stmt.site is not None:
-                    shapes[stmt.site] = trips
-                    for loop in loops:
-                        members[loop].append(stmt.site)
-            elif isinstance(stmt, Loop):
-                members[id(stmt)] = []
-                visit(stmt.body, (*trips, stmt.trips), [*loops, id(stmt)])
-            else:
-                visit(stmt.then, trips, loops)
-                visit(stmt.other, trips, loops)
-
-    visit(kernel.body, (), [])
-    n_sites = len(kernel.sites)
-    slots = [Slot(site, None, shapes[site]) for site in range(n_sites)]
-    slots += [Slot(site, position, shapes[site])
-              for site, position, _ in constant_slots(kernel)]
-    inside = {loop: set(sites) for loop, sites in members.items()}
-    loop_slots = {loop: tuple(k for k, slot in enumerate(slots) if slot.site in sites)
-                  for loop, sites in inside.items()}
-    return NoiseLayout(tuple(slots), n_sites, loop_slots, dynamic)
+def configure_jax() -> None:
+    """float64 and the persistent compilation cache ($PRECISEC_JAX_CACHE, else
+    ~/.cache/precisec-jax; compilations under 0.2 s are not worth a file). Called on
+    first use rather than at import, so importing precisec changes no global state."""
+    global _configured
+    if _configured:
+        return
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_compilation_cache_dir", os.environ.get(
+        "PRECISEC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "precisec-jax")))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    _configured = True
 
 
 def significand_weight(value: Array) -> Array:
@@ -188,20 +77,79 @@ def significand_weight(value: Array) -> Array:
     return jnp.where(m == 0, 0.0, 1.0 / (SIGNIFICAND_SCALE * safe))
 
 
-class PerturbedModel:
-    """f(x, σ, ε) -> (clean results, result perturbations) at one input point.
+@jax.custom_vjp
+def tap(scale: Array, tag: Array) -> Array:
+    """ε·scale at ε = 0, that is zero, whose gradient with respect to `tag` is declared to
+    be the squared gradient with respect to ε, (cotangent·scale)². Reverse mode adds up a
+    tag's cotangents over all its uses, so the VJP with respect to the tags is, per site,
+    Σ_j (∂y/∂ε_j)² over its executions j: the first-order moments without an input (or
+    a stored gradient) per execution."""
+    return jnp.zeros_like(scale)
 
-    x: the point in `kernel.input_labels` order; σ: one per site; ε: per slot arrays
-    (`NoiseLayout.zeros` shapes). A kernel returning one scalar gives scalars; otherwise
-    vectors in result-column order."""
+
+def _tap_forward(scale: Array, tag: Array) -> tuple[Array, Array]:
+    return jnp.zeros_like(scale), scale
+
+
+def _tap_backward(scale: Array, cotangent: Array) -> tuple[Array, Array]:
+    return jnp.zeros_like(scale), (cotangent * scale) ** 2
+
+
+tap.defvjp(_tap_forward, _tap_backward)
+
+
+@dataclass(frozen=True)
+class Taps:
+    """ε = 0 everywhere, each site's executions tapped into `tags[site]` (see `tap`)."""
+
+    tags: Array
+
+
+@dataclass(frozen=True)
+class Draws:
+    """ε values at one loop depth: slot k's values for the rest of the loops below are
+    `row[starts[k]:starts[k] + sizes[k]]` (one value at the slot's own depth)."""
+
+    row: Array
+    starts: dict[int, int]
+    sizes: dict[int, int]
+
+    def enter(self, slots: Sequence[int], trips: int
+              ) -> tuple[Array, dict[int, int], dict[int, int]]:
+        """(trips, m) per-iteration rows for a loop holding `slots`, and their starts and
+        sizes within a row."""
+        blocks, starts, sizes = [], {}, {}
+        position = 0
+        for k in slots:
+            size = self.sizes[k] // trips
+            blocks.append(self.row[self.starts[k]:self.starts[k] + self.sizes[k]]
+                          .reshape(trips, size))
+            starts[k], sizes[k] = position, size
+            position += size
+        rows = jnp.concatenate(blocks, axis=1) if blocks else jnp.zeros((trips, 0))
+        return rows, starts, sizes
+
+
+Noise = Draws | Taps
+
+
+class PerturbedModel:
+    """f(x, σ, noise) -> (clean results, result perturbations) at one input point.
+
+    x: the point in `kernel.input_labels` order; σ: one per site. A kernel returning one
+    scalar gives scalars; otherwise vectors in result-column order."""
 
     def __init__(self, kernel: Kernel, significand_aware: bool = False) -> None:
+        configure_jax()
         self.kernel = kernel
-        self.layout = layout(kernel)
+        self.layout: NoiseLayout = layout(kernel)
         self.significand_aware = significand_aware
         self.constant_slot = self.layout.constant_slot
+        starts = self.layout.offsets()
+        self.starts = dict(enumerate(starts[:-1]))
+        self.sizes = {k: slot.size for k, slot in enumerate(self.layout.slots)}
 
-    def __call__(self, x: Array, sigma: Array, eps: dict[int, Array]) -> tuple[Array, Array]:
+    def __call__(self, x: Array, sigma: Array, noise: Noise) -> tuple[Array, Array]:
         kernel = self.kernel
         if kernel.precision == "float":
             x = x.astype(jnp.float32).astype(jnp.float64)
@@ -214,23 +162,28 @@ class PerturbedModel:
             value = x[position:position + var.size] if var.shape else x[position]
             position += var.size
             params.append((value, jnp.zeros_like(value)))
-        results = _Run(self, sigma).region(kernel.body, {}, params, eps, None)
+        results = _Run(self, sigma).region(kernel.body, {}, params, noise, None)
         if len(results) == 1 and not kernel.outputs:
             return results[0]  # type: ignore[return-value]
         return (jnp.concatenate([jnp.atleast_1d(v) for v, _ in results]),
                 jnp.concatenate([jnp.atleast_1d(d) for _, d in results]))  # type: ignore[misc]
 
     def flat(self, x: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
-        """The model with one sample's noise as a flat vector (`NoiseLayout.split`)."""
-        return self(x, sigma, self.layout.split(eps))
+        """The model with one sample's ε as a flat vector, slot after slot."""
+        return self(x, sigma, Draws(eps, self.starts, self.sizes))
 
     def batch(self, xs: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
-        """The model over rows of inputs and of flat noise (split before the per-row
-        evaluation, which keeps the compiled program small for loop kernels)."""
-        return jax.vmap(self, in_axes=(0, None, 0))(xs, sigma, self.layout.split(eps))
+        """The model over rows of inputs and of flat ε."""
+        return jax.vmap(self.flat, in_axes=(0, None, 0))(xs, sigma, eps)
 
-    def weight(self, value: Array) -> Array:
-        return significand_weight(value) if self.significand_aware else jnp.ones_like(value)
+    def noise(self, base: Array, value: Array, source: Array, taps: bool) -> Array:
+        """base·ε·w(value), what a rounding of `value` adds to its perturbation (base is
+        the perturbed value times σ); ε is `source`, or `source` is the tag to tap."""
+        if taps:
+            return tap(base * significand_weight(value) if self.significand_aware else base,
+                       source)
+        term = base * source
+        return term * significand_weight(value) if self.significand_aware else term
 
 
 class _Run:
@@ -252,23 +205,38 @@ class _Run:
         assert atom.type == BOOL
         return jnp.asarray(atom.text == "1"), None
 
+    @staticmethod
+    def source(noise: Noise, slot: int, site: int) -> Array:
+        return noise.tags[site] if isinstance(noise, Taps) else noise.row[noise.starts[slot]]
+
     def region(self, region: Region, env: dict[int, Pair], params: Sequence[Pair],
-               eps: dict[int, Array], live: Array | None) -> list[Pair]:
+               noise: Noise, live: Array | None) -> list[Pair]:
         """Evaluate a region; `live` is where it runs (None: everywhere)."""
         for var, value in zip(region.params, params, strict=True):
             env[id(var)] = value
-        for stmt in region.stmts:
-            if isinstance(stmt, Eqn):
-                env[id(stmt.out)] = self.eqn(stmt, env, eps, live)
+        stmts = region.stmts
+        runs = long_runs(stmts)
+        index = 0
+        while index < len(stmts):
+            stmt = stmts[index]
+            if index in runs:
+                end = runs[index]
+                tape = build(stmts[index:end], self.model.constant_slot,  # type: ignore[arg-type]
+                             referenced(stmts[end:], region.results))
+                self.tape(tape, env, noise, live)
+                index = end
                 continue
-            outs = self.loop(stmt, env, eps, live) if isinstance(stmt, Loop) else \
-                self.cond(stmt, env, eps, live)
-            for var, value in zip(stmt.outs, outs, strict=True):
-                env[id(var)] = value
+            if isinstance(stmt, Eqn):
+                env[id(stmt.out)] = self.eqn(stmt, env, noise, live)
+            else:
+                outs = self.loop(stmt, env, noise, live) if isinstance(stmt, Loop) else \
+                    self.cond(stmt, env, noise, live)
+                for var, value in zip(stmt.outs, outs, strict=True):
+                    env[id(var)] = value
+            index += 1
         return [self.atom(a, env) for a in region.results]
 
-    def eqn(self, eqn: Eqn, env: dict[int, Pair], eps: dict[int, Array],
-            live: Array | None) -> Pair:
+    def eqn(self, eqn: Eqn, env: dict[int, Pair], noise: Noise, live: Array | None) -> Pair:
         if eqn.op in ("load", "store", "zeros"):
             return self.array(eqn, env)
         args = [self.atom(a, env) for a in eqn.args]
@@ -280,19 +248,83 @@ class _Run:
         if live is not None:
             values = [jnp.where(live, v, HARMLESS) for v in values]
             deltas = [jnp.where(live, d, 0.0) for d in deltas]
-        weight = self.model.weight
-        if eqn.site is not None:
+        site = eqn.site
+        taps = isinstance(noise, Taps)
+        if site is not None:
             for k in range(len(values)):
-                slot = self.model.constant_slot.get((eqn.site, k))
+                slot = self.model.constant_slot.get((site, k))
                 if slot is not None:
-                    deltas[k] = values[k] * self.sigma[eqn.site] * eps[slot] * weight(values[k])
+                    deltas[k] = self.model.noise(values[k] * self.sigma[site], values[k],
+                                                 self.source(noise, slot, site), taps)
         rule = REAL_RULES[eqn.op]
         value = rule.fn(*values)
         delta = rule.propagate(values, deltas)
-        if eqn.site is not None:
-            delta = delta + (value + delta) * self.sigma[eqn.site] * eps[eqn.site] \
-                * weight(value)
+        if site is not None:
+            delta = delta + self.model.noise((value + delta) * self.sigma[site], value,
+                                             self.source(noise, site, site), taps)
         return value, delta
+
+    def tape(self, tape: Tape, env: dict[int, Pair], noise: Noise, live: Array | None) -> None:
+        """Run a tape as a scan over its instructions (`precisec.semantics.tape`)."""
+        inputs = [env[id(v)] for v in tape.inputs]
+        spare = jnp.zeros(tape.registers - len(inputs))
+        values = jnp.concatenate([jnp.stack([v for v, _ in inputs]), spare])
+        deltas = jnp.concatenate([jnp.stack([d for _, d in inputs]), spare])  # type: ignore
+        taps = isinstance(noise, Taps)
+        width = tape.constant_slots.shape[1]
+        if isinstance(noise, Taps):
+            sources = noise.tags[tape.sites]
+            constant_sources = jnp.zeros((len(tape.sites), width))  # taps use the site's tag
+        else:
+            starts = np.array([noise.starts.get(k, 0) for k in range(len(self.model.layout.slots))]
+                              + [0])
+            sources = noise.row[np.where(tape.rounds, starts[tape.sites], 0)]
+            constant_sources = noise.row[starts[tape.constant_slots]]
+        branches = [self.instruction(op) for op in tape.ops]
+        sigma = self.sigma
+
+        def step(registers: tuple[Array, Array], ins: tuple[Array, ...]
+                 ) -> tuple[tuple[Array, Array], None]:
+            values, deltas = registers
+            (out, opcode, args, literal, literals, site, rounds, positions, source,
+             constant_source) = ins
+            a, d = [], []
+            for k in range(MAX_ARITY):
+                a_k = jnp.where(literal[k], literals[k], values[args[k]])
+                d_k = jnp.where(literal[k], 0.0, deltas[args[k]])
+                if live is not None:
+                    a_k, d_k = jnp.where(live, a_k, HARMLESS), jnp.where(live, d_k, 0.0)
+                if width:
+                    hits = [positions[j] == k for j in range(width)]
+                    draw = source if taps else constant_source[0]
+                    for j in range(1, width if not taps else 0):
+                        draw = jnp.where(hits[j], constant_source[j], draw)
+                    d_k = jnp.where(jnp.any(jnp.stack(hits)),
+                                    self.model.noise(a_k * sigma[site], a_k, draw, taps), d_k)
+                a.append(a_k)
+                d.append(d_k)
+            value, delta = lax.switch(opcode, branches, a, d)
+            delta = jnp.where(rounds, delta + self.model.noise(
+                (value + delta) * sigma[site], value, source, taps), delta)
+            return (values.at[out].set(value), deltas.at[out].set(delta)), None
+
+        static = (tape.out, tape.opcode, tape.args, tape.literal, tape.literals, tape.sites,
+                  tape.rounds, tape.constant_positions)
+        xs = (*(jnp.asarray(a) for a in static), sources, constant_sources)
+        (values, deltas), _ = lax.scan(step, (values, deltas), xs)
+        for var, register in tape.exports:
+            env[id(var)] = (values[register], deltas[register])
+
+    @staticmethod
+    def instruction(op: str) -> Callable[[list[Array], list[Array]], tuple[Array, Array]]:
+        """The switch branch of one operation: (values, deltas) of up to MAX_ARITY
+        arguments -> (value, delta)."""
+        rule, arity = REAL_RULES[op], OPS[op].arity
+
+        def branch(a: list[Array], d: list[Array]) -> tuple[Array, Array]:
+            return rule.fn(*a[:arity]), rule.propagate(a[:arity], d[:arity])
+
+        return branch
 
     def array(self, eqn: Eqn, env: dict[int, Pair]) -> Pair:
         if eqn.op == "zeros":
@@ -313,30 +345,34 @@ class _Run:
         return (lax.dynamic_update_index_in_dim(values, value, position, 0),
                 lax.dynamic_update_index_in_dim(deltas, delta, position, 0))
 
-    def loop(self, loop: Loop, env: dict[int, Pair], eps: dict[int, Array],
+    def loop(self, loop: Loop, env: dict[int, Pair], noise: Noise,
              live: Array | None) -> list[Pair]:
         init = [self.atom(a, env) for a in loop.init]
         if loop.trips == 0:
             return init
         counters = loop.start + loop.step * jnp.arange(loop.trips, dtype=jnp.int64)
-        inner = {k: eps[k] for k in self.model.layout.loop_slots[id(loop)]}
+        draws = isinstance(noise, Draws)
+        if draws:
+            rows, starts, sizes = noise.enter(  # type: ignore[union-attr]
+                self.model.layout.loop_slots[id(loop)], loop.trips)
+        else:
+            rows = jnp.zeros((loop.trips, 0))
 
-        def body(carried: list[Pair], xs: tuple[Array, dict[int, Array]]
-                 ) -> tuple[list[Pair], None]:
-            counter, step_eps = xs
-            results = self.region(loop.body, dict(env), [(counter, None), *carried],
-                                  step_eps, live)
-            return results, None
+        def body(carried: list[Pair], xs: tuple[Array, Array]) -> tuple[list[Pair], None]:
+            counter, row = xs
+            step_noise = Draws(row, starts, sizes) if draws else noise
+            return self.region(loop.body, dict(env), [(counter, None), *carried], step_noise,
+                               live), None
 
-        outs, _ = lax.scan(body, init, (counters, inner))
+        outs, _ = lax.scan(body, init, (counters, rows))
         return outs
 
-    def cond(self, cond: Cond, env: dict[int, Pair], eps: dict[int, Array],
+    def cond(self, cond: Cond, env: dict[int, Pair], noise: Noise,
              live: Array | None) -> list[Pair]:
         pred = self.atom(cond.pred, env)[0]
         then_live = pred if live is None else live & pred
         other_live = ~pred if live is None else live & ~pred
-        then = self.region(cond.then, env, [], eps, then_live)
-        other = self.region(cond.other, env, [], eps, other_live)
+        then = self.region(cond.then, env, [], noise, then_live)
+        other = self.region(cond.other, env, [], noise, other_live)
         return [(jnp.where(pred, va, vb), None if da is None else jnp.where(pred, da, db))
                 for (va, da), (vb, db) in zip(then, other, strict=True)]

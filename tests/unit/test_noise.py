@@ -20,8 +20,11 @@ from precisec.ir import REAL, Input, Kernel, Lit, Output, Var
 from precisec.ir.builder import Builder, integer
 from precisec.ir.check import verify
 from precisec.semantics import noise
+from precisec.semantics import tape as tape_module
 from precisec.semantics.interpret import run
-from precisec.semantics.perturbed import PerturbedModel, constant_slots, significand_weight
+from precisec.semantics.noise_layout import constant_slots
+from precisec.semantics.perturbed import PerturbedModel, significand_weight
+from precisec.semantics.tape import build, long_runs, referenced
 
 LOC = SourceLoc("k.c", 1, 1)
 SIGMAS = [2.0**-8, 2.0**-30, 2.0**-60, 2.0**-120]
@@ -205,7 +208,7 @@ def test_perturbation_is_exact_for_the_basic_operations(eps: list[float], x: flo
     assert [s.op for s in k.sites] == ["fma", "mul", "sub", "add", "sqrt", "div"]
     sigma = 2.0**-100
     model = PerturbedModel(k)
-    _, delta = model(jnp.array([x, y, z]), jnp.full(6, sigma), dict(enumerate(jnp.array(eps))))
+    _, delta = model.flat(jnp.array([x, y, z]), jnp.full(6, sigma), jnp.array(eps))
     ctx = gmpy2.context(precision=600)
 
     def value(f: list[object]) -> object:
@@ -367,8 +370,8 @@ def test_clean_values_agree_with_the_defining_interpreter() -> None:
     k = array_kernel()
     model = PerturbedModel(k)
     for point in sample(k, 20, seed=3):
-        values, deltas = model(jnp.asarray(point), jnp.zeros(len(k.sites)),
-                               model.layout.zeros())
+        values, deltas = model.flat(jnp.asarray(point), jnp.zeros(len(k.sites)),
+                                    jnp.zeros(model.layout.size))
         exact = [float(v) for v in run(k, point, exact_bits=200).results]
         np.testing.assert_allclose(np.asarray(values), exact, rtol=1e-14, atol=1e-15)
         assert not np.any(np.asarray(deltas))
@@ -376,7 +379,7 @@ def test_clean_values_agree_with_the_defining_interpreter() -> None:
 
 def test_float_kernels_read_float_inputs() -> None:
     k = straight(lambda x: x * x, names="x", precision="float")
-    value, _ = PerturbedModel(k)(jnp.array([0.1]), jnp.zeros(1), {0: jnp.zeros(())})
+    value, _ = PerturbedModel(k).flat(jnp.array([0.1]), jnp.zeros(1), jnp.zeros(1))
     assert float(value) == float(np.float32(0.1)) ** 2
 
 
@@ -448,3 +451,58 @@ def test_jax_is_configured_on_first_use_not_on_import() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+# -- tapes: long straight runs as data ------------------------------------------------------
+
+def horner(terms: int) -> Kernel:
+    """p = 1; p = p * x + c_k, terms times (2 sites per term, an inexact constant each)."""
+    def body(x: Ex) -> Ex:
+        p: Ex | float = 1.0
+        for k in range(terms):
+            p = x * p + f"0.{(37 * k) % 90 + 10}"  # type: ignore[operator]
+        return p  # type: ignore[return-value]
+
+    return straight(body, names="x", box=(-0.5, 0.5))
+
+
+def test_long_runs_become_small_tapes() -> None:
+    k = horner(100)
+    (run,) = long_runs(k.body.stmts).items()
+    assert run == (0, 200)
+    built = build(k.body.stmts, PerturbedModel(k).constant_slot,  # type: ignore[arg-type]
+                  referenced((), k.body.results))
+    assert built.registers <= 3
+    assert [var for var, _ in built.exports] == list(k.body.results)
+
+
+TAPED = {
+    "fma chain": lambda: straight(fma_chain),
+    "two constants in one operation": lambda: straight(lambda x, y, z: x.op("fma", "0.1", "0.3",
+                                                                            x * y) / z),
+    "branches": branchy,
+    "loop with a constant": lambda: sum_loop(7),
+    "arrays": array_kernel,
+    "horner": lambda: horner(40),
+}
+
+
+@pytest.mark.parametrize("name", list(TAPED))
+def test_tapes_agree_with_equation_by_equation(name: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    k = TAPED[name]()
+    inputs = sample(k, 500, seed=8)
+    model = PerturbedModel(k, significand_aware=True)
+    eps = np.random.default_rng(2).standard_normal((len(inputs), model.layout.size))
+    sigma = np.full(len(k.sites), 2.0**-30)
+
+    def evaluate() -> list[np.ndarray]:
+        values, deltas = model.batch(jnp.asarray(inputs), jnp.asarray(sigma), jnp.asarray(eps))
+        return [np.asarray(values), np.asarray(deltas), noise.sensitivities(k, inputs),
+                noise.site_moments(k, inputs)]
+
+    monkeypatch.setattr(tape_module, "TAPE_MIN", 10**9)
+    traced = evaluate()
+    monkeypatch.setattr(tape_module, "TAPE_MIN", 1)
+    for taped, want in zip(evaluate(), traced, strict=True):
+        np.testing.assert_allclose(taped, want, rtol=1e-12, atol=1e-300)
