@@ -50,8 +50,7 @@ def imports(path: Path) -> list[tuple[str, list[str], int]]:
     return found
 
 
-MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))
-           if not p.stem.endswith("_old")}
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
 def graph() -> dict[str, set[str]]:
