@@ -4,7 +4,8 @@ Each kernel goes through `precisec.flow.run` (what `precisec tune` runs: referen
 analysis, training, refinement, emission, compiled verification on 10,000 fresh inputs)
 at its Table-1 target, in a fresh process with an empty JAX compilation cache (cold:
 every XLA compilation is paid), then again in a fresh process with the cache that run
-filled (warm). Prints both totals and the cold run's seconds per stage.
+filled (warm). Prints both totals, the cold run's seconds per stage and how many
+emulations of the validation sample refinement took.
 
     .venv/bin/python benchmarks/tuning_speed.py [KERNEL ...] [--samples N]
 """
@@ -24,7 +25,8 @@ STAGES = ("reference", "analysis", "training", "refinement", "verification")
 
 
 def worker(name: str, samples: int) -> None:
-    """One tuning in this process; prints its seconds per stage as JSON."""
+    """One tuning in this process; prints its seconds per stage and refinement's
+    emulations as JSON."""
     from precisec import flow
     from precisec.frontend.c import load_c
     from precisec.tune.tuner import require_target
@@ -32,7 +34,8 @@ def worker(name: str, samples: int) -> None:
     kernel = load_c(ROOT / "benchmarks_fptuner" / f"{name}.c")
     result = flow.run(kernel, require_target(kernel, None), f"{name}.c",
                       flow.Options(samples=samples))
-    print(json.dumps(result.seconds))
+    assert result.tuning is not None
+    print(json.dumps({**result.seconds, "emulations": result.tuning.refinement.emulations}))
 
 
 def tune_seconds(name: str, samples: int, cache: str) -> dict[str, float]:
@@ -56,14 +59,15 @@ def main() -> None:
     names = args.kernels or [r["benchmark"] for r in json.loads(
         (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
     header = "".join(f"{s:>13}" for s in STAGES)
-    print(f"{'kernel':<13}{'cold total':>11}{'warm total':>11}   cold run:{header}")
+    print(f"{'kernel':<13}{'cold total':>11}{'warm total':>11}   cold run:{header}"
+          f"{'emulations':>12}")
     for name in names:
         with tempfile.TemporaryDirectory(prefix="precisec-jax-") as cache:
             cold = tune_seconds(name, args.samples, cache)
             warm = tune_seconds(name, args.samples, cache)
         stages = "".join(f"{cold[s]:>13.2f}" for s in STAGES)
-        print(f"{name:<13}{cold['total']:>11.2f}{warm['total']:>11.2f}            {stages}",
-              flush=True)
+        print(f"{name:<13}{cold['total']:>11.2f}{warm['total']:>11.2f}            {stages}"
+              f"{cold['emulations']:>12.0f}", flush=True)
 
 
 if __name__ == "__main__":
