@@ -247,3 +247,16 @@ def test_default_output_name() -> None:
     assert default_output("dir/kernel.c") == Path("dir/kernel.tuned.c")
     assert default_output("verhulst.c") == Path("verhulst.tuned.c")
     assert default_output("dir/k.fpcore", "fpcore") == Path("dir/k.tuned.fpcore")
+
+
+def test_extreme_ranges_and_targets_are_analysed_quietly(tmp_path: Path) -> None:
+    """Inputs up to ±1.7e308 and a target of 1e290: squares of such numbers overflow a
+    double, which must not show (no traceback, no numpy warning on stderr)."""
+    source = tmp_path / "big.c"
+    source.write_text("#pragma precisec range(x, -1.7e308, 1.7e308)\n"
+                      "#pragma precisec rmse(1e290)\n"
+                      "double f(double x) {\n    return x * 0.5;\n}\n")
+    result = run_cli("analyze", str(source), "--samples", "200", "--json")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["uniform_bits"] is not None
