@@ -32,7 +32,8 @@ FAMILIES = {
     "straight": (10, 100, 1000, 2000, 5000),
     "stencil": (100, 800, 6400),
 }
-STAGES = ("parse", "reference", "analysis", "training", "refinement", "verification")
+STAGES = ("parse", "reference", "analysis", "training", "refinement", "prediction",
+          "emission", "verification")
 
 
 def integrator(steps: int) -> str:

@@ -235,10 +235,15 @@ def run(kernel: Kernel, target: float, source: str, options: Options = Options()
         assert tuning is not None
         return emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, measured, target))
 
-    verification = verify_text(kernel, emit(None), test, native=native)
+    clock = time.perf_counter()
+    draft = emit(None)
+    seconds["emission"] = time.perf_counter() - clock
+    verification = verify_text(kernel, draft, test, native=native)
     seconds["verification"] = verification.seconds
+    clock = time.perf_counter()
     text = emit_fpcore(kernel, bits) if options.emit == "fpcore" \
         else emit(verification.measurement)
+    seconds["emission"] += time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
     return Result(kernel, target, options, analysis, bits, tuning, search, text, verification,
                   seconds)

@@ -225,5 +225,7 @@ def tune(evaluator: Evaluator, target: float, seed: int, validation: Sample,
     if refinement is None:
         raise unreachable(kernel, target)
     seconds["refinement"] = time.perf_counter() - clock
+    clock = time.perf_counter()
     predicted = predicted_rmse(kernel, refinement.bits, validation.inputs, seed)
+    seconds["prediction"] = time.perf_counter() - clock
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds)
