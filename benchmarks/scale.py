@@ -101,9 +101,8 @@ SOURCES = {"integrator": integrator, "straight": straight, "stencil": stencil}
 
 def worker(family: str, size: int) -> None:
     """One end-to-end run; prints one JSON line."""
-    from precisec.frontend.c import parse_c
-
     from precisec import flow
+    from precisec.frontend.c import parse_c
     from precisec.ir import executions
     from precisec.tune.tuner import require_target
 
