@@ -1,7 +1,8 @@
 """Command line: `precisec analyze | tune | check | table | list | cflags`.
 
-Exit codes: 0 success, 1 ran but the target is missed, 2 bad input (one
-`file:line:col: error:` line, never a traceback).
+Exit codes (docs/cli.md): 0 success, 1 ran but the target is missed, 2 bad input (one
+`file:line:col: error:` line), 3 an internal error (a bug, reported as such; never a
+traceback).
 """
 
 from __future__ import annotations
@@ -431,6 +432,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`precisec tune k.c | head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Exception as err:  # the one place a bug becomes exit 3, never a traceback
+        print(f"precisec: internal error: {type(err).__name__}: {err}\n"
+              "precisec: this is a bug in precisec; please report it with the kernel file",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":
