@@ -100,9 +100,12 @@ tap.defvjp(_tap_forward, _tap_backward)
 
 @dataclass(frozen=True)
 class Taps:
-    """ε = 0 everywhere, each site's executions tapped into `tags[site]` (see `tap`)."""
+    """ε = 0 everywhere, each site's executions tapped into `tags[site]` (see `tap`).
+    One scalar per site rather than a vector: a loop body's uses then accumulate their
+    cotangents in scalars, where indexing a vector would scatter into a whole vector at
+    every use and iteration (15 times slower on a 1,000-step loop)."""
 
-    tags: Array
+    tags: tuple[Array, ...]
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,10 @@ class PerturbedModel:
     """f(x, σ, noise) -> (clean results, result perturbations) at one input point.
 
     x: the point in `kernel.input_labels` order; σ: one per site. A kernel returning one
-    scalar gives scalars; otherwise vectors in result-column order."""
+    scalar gives scalars; otherwise vectors in result-column order. With `Taps` only the
+    values are carried (their perturbations are zero at ε = 0): each rounding adds its
+    tap to its value, and the VJP of the values with respect to the tags gives the
+    first-order moments at the cost of one reverse pass of the clean program."""
 
     def __init__(self, kernel: Kernel, significand_aware: bool = False) -> None:
         configure_jax()
@@ -149,28 +155,31 @@ class PerturbedModel:
         self.starts = dict(enumerate(starts[:-1]))
         self.sizes = {k: slot.size for k, slot in enumerate(self.layout.slots)}
 
-    def __call__(self, x: Array, sigma: Array, noise: Noise) -> tuple[Array, Array]:
+    def __call__(self, x: Array, sigma: Array, noise: Noise) -> tuple[Array, Array | None]:
         kernel = self.kernel
+        run = _Run(self, sigma, isinstance(noise, Taps))
         if kernel.precision == "float":
             x = x.astype(jnp.float32).astype(jnp.float64)
         params: list[Pair] = []
         position = 0
         for param, var in zip(kernel.params, kernel.body.params, strict=True):
-            if not isinstance(param, Input):
-                params.append((jnp.zeros(var.size), jnp.zeros(var.size)))
-                continue
             value = x[position:position + var.size] if var.shape else x[position]
-            position += var.size
-            params.append((value, jnp.zeros_like(value)))
-        results = _Run(self, sigma).region(kernel.body, {}, params, noise, None)
+            if not isinstance(param, Input):
+                value = jnp.zeros(var.size)
+            else:
+                position += var.size
+            params.append((value, run.zero(value)))
+        results = run.region(kernel.body, {}, params, noise, None)
         if len(results) == 1 and not kernel.outputs:
             return results[0]  # type: ignore[return-value]
-        return (jnp.concatenate([jnp.atleast_1d(v) for v, _ in results]),
-                jnp.concatenate([jnp.atleast_1d(d) for _, d in results]))  # type: ignore[misc]
+        values = jnp.concatenate([jnp.atleast_1d(v) for v, _ in results])
+        if run.taps:
+            return values, None
+        return values, jnp.concatenate([jnp.atleast_1d(d) for _, d in results])  # type: ignore
 
     def flat(self, x: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
         """The model with one sample's ε as a flat vector, slot after slot."""
-        return self(x, sigma, Draws(eps, self.starts, self.sizes))
+        return self(x, sigma, Draws(eps, self.starts, self.sizes))  # type: ignore[return-value]
 
     def batch(self, xs: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
         """The model over rows of inputs and of flat ε."""
@@ -187,23 +196,39 @@ class PerturbedModel:
 
 
 class _Run:
-    """One traced evaluation at fixed σ."""
+    """One traced evaluation at fixed σ, drawn or tapped."""
 
-    def __init__(self, model: PerturbedModel, sigma: Array) -> None:
+    def __init__(self, model: PerturbedModel, sigma: Array, taps: bool) -> None:
         self.model = model
         self.sigma = sigma
+        self.taps = taps
 
-    @staticmethod
-    def atom(atom: Atom, env: dict[int, Pair]) -> Pair:
+    def zero(self, value: Array) -> Array | None:
+        """The perturbation of an exact value (none is carried with taps)."""
+        return None if self.taps else jnp.zeros_like(value, dtype=jnp.float64)
+
+    def atom(self, atom: Atom, env: dict[int, Pair]) -> Pair:
         if isinstance(atom, Var):
             return env[id(atom)]
         if atom.type == REAL:
             return (jnp.asarray(float(atom.value), dtype=jnp.float64),
-                    jnp.zeros((), dtype=jnp.float64))
+                    None if self.taps else jnp.zeros((), dtype=jnp.float64))
         if atom.type == INT:
             return jnp.asarray(int(atom.text), dtype=jnp.int64), None
         assert atom.type == BOOL
         return jnp.asarray(atom.text == "1"), None
+
+    def perturb(self, value: Array, delta: Array | None, site: int, source: Array,
+                mask: Array | None = None) -> tuple[Array, Array | None]:
+        """A rounding's noise added to (value, delta): to the delta when drawn, to the
+        value when tapped; only where `mask` holds, if given."""
+        term = self.model.noise(value * self.sigma[site] if delta is None else
+                                (value + delta) * self.sigma[site], value, source, self.taps)
+        if mask is not None:
+            term = jnp.where(mask, term, 0.0)
+        if delta is None:
+            return value + term, None
+        return value, delta + term
 
     @staticmethod
     def source(noise: Noise, slot: int, site: int) -> Array:
@@ -242,97 +267,102 @@ class _Run:
         args = [self.atom(a, env) for a in eqn.args]
         if eqn.op in OTHER_RULES:
             value = OTHER_RULES[eqn.op](*(v for v, _ in args))
-            return value, (jnp.zeros((), dtype=jnp.float64) if eqn.op == "itof" else None)
+            return value, (self.zero(value) if eqn.op == "itof" else None)
         values = [v for v, _ in args]
-        deltas: list[Array] = [d for _, d in args]  # type: ignore[misc]
+        deltas = [d for _, d in args]
         if live is not None:
             values = [jnp.where(live, v, HARMLESS) for v in values]
-            deltas = [jnp.where(live, d, 0.0) for d in deltas]
+            deltas = [None if d is None else jnp.where(live, d, 0.0) for d in deltas]
         site = eqn.site
-        taps = isinstance(noise, Taps)
         if site is not None:
             for k in range(len(values)):
                 slot = self.model.constant_slot.get((site, k))
                 if slot is not None:
-                    deltas[k] = self.model.noise(values[k] * self.sigma[site], values[k],
-                                                 self.source(noise, slot, site), taps)
+                    term = self.model.noise(values[k] * self.sigma[site], values[k],
+                                            self.source(noise, slot, site), self.taps)
+                    if self.taps:
+                        values[k] = values[k] + term
+                    else:
+                        deltas[k] = term
         rule = REAL_RULES[eqn.op]
         value = rule.fn(*values)
-        delta = rule.propagate(values, deltas)
+        delta = None if self.taps else rule.propagate(values, deltas)  # type: ignore[arg-type]
         if site is not None:
-            delta = delta + self.model.noise((value + delta) * self.sigma[site], value,
-                                             self.source(noise, site, site), taps)
+            return self.perturb(value, delta, site, self.source(noise, site, site))
         return value, delta
 
     def tape(self, tape: Tape, env: dict[int, Pair], noise: Noise, live: Array | None) -> None:
-        """Run a tape as a scan over its instructions (`precisec.semantics.tape`)."""
+        """Run a tape as a scan over its instructions (`precisec.semantics.tape`). The
+        registers are values, and with drawn noise also perturbations."""
         inputs = [env[id(v)] for v in tape.inputs]
         spare = jnp.zeros(tape.registers - len(inputs))
         values = jnp.concatenate([jnp.stack([v for v, _ in inputs]), spare])
-        deltas = jnp.concatenate([jnp.stack([d for _, d in inputs]), spare])  # type: ignore
-        taps = isinstance(noise, Taps)
+        deltas = None if self.taps else \
+            jnp.concatenate([jnp.stack([d for _, d in inputs]), spare])  # type: ignore[misc]
         width = tape.constant_slots.shape[1]
         if isinstance(noise, Taps):
-            sources = noise.tags[tape.sites]
+            sources = jnp.stack(noise.tags)[tape.sites]
             constant_sources = jnp.zeros((len(tape.sites), width))  # taps use the site's tag
         else:
-            starts = np.array([noise.starts.get(k, 0) for k in range(len(self.model.layout.slots))]
+            starts = np.array([noise.starts.get(k, 0) for k in range(len(self.model.sizes))]
                               + [0])
             sources = noise.row[np.where(tape.rounds, starts[tape.sites], 0)]
             constant_sources = noise.row[starts[tape.constant_slots]]
         branches = [self.instruction(op) for op in tape.ops]
-        sigma = self.sigma
 
-        def step(registers: tuple[Array, Array], ins: tuple[Array, ...]
-                 ) -> tuple[tuple[Array, Array], None]:
+        def step(registers: tuple[Array, Array | None], ins: tuple[Array, ...]
+                 ) -> tuple[tuple[Array, Array | None], None]:
             values, deltas = registers
             (out, opcode, args, literal, literals, site, rounds, positions, source,
              constant_source) = ins
             a, d = [], []
             for k in range(MAX_ARITY):
                 a_k = jnp.where(literal[k], literals[k], values[args[k]])
-                d_k = jnp.where(literal[k], 0.0, deltas[args[k]])
+                d_k = None if deltas is None else jnp.where(literal[k], 0.0, deltas[args[k]])
                 if live is not None:
-                    a_k, d_k = jnp.where(live, a_k, HARMLESS), jnp.where(live, d_k, 0.0)
+                    a_k = jnp.where(live, a_k, HARMLESS)
+                    d_k = None if d_k is None else jnp.where(live, d_k, 0.0)
                 if width:
                     hits = [positions[j] == k for j in range(width)]
-                    draw = source if taps else constant_source[0]
-                    for j in range(1, width if not taps else 0):
+                    draw = source if self.taps else constant_source[0]
+                    for j in range(1, 0 if self.taps else width):
                         draw = jnp.where(hits[j], constant_source[j], draw)
-                    d_k = jnp.where(jnp.any(jnp.stack(hits)),
-                                    self.model.noise(a_k * sigma[site], a_k, draw, taps), d_k)
+                    term = jnp.where(jnp.any(jnp.stack(hits)), self.model.noise(
+                        a_k * self.sigma[site], a_k, draw, self.taps), 0.0)
+                    a_k, d_k = (a_k + term, d_k) if d_k is None else (a_k, d_k + term)
                 a.append(a_k)
                 d.append(d_k)
             value, delta = lax.switch(opcode, branches, a, d)
-            delta = jnp.where(rounds, delta + self.model.noise(
-                (value + delta) * sigma[site], value, source, taps), delta)
-            return (values.at[out].set(value), deltas.at[out].set(delta)), None
+            value, delta = self.perturb(value, delta, site, source, rounds)
+            return (values.at[out].set(value),
+                    None if deltas is None else deltas.at[out].set(delta)), None
 
         static = (tape.out, tape.opcode, tape.args, tape.literal, tape.literals, tape.sites,
                   tape.rounds, tape.constant_positions)
         xs = (*(jnp.asarray(a) for a in static), sources, constant_sources)
         (values, deltas), _ = lax.scan(step, (values, deltas), xs)
         for var, register in tape.exports:
-            env[id(var)] = (values[register], deltas[register])
+            env[id(var)] = (values[register], None if deltas is None else deltas[register])
 
-    @staticmethod
-    def instruction(op: str) -> Callable[[list[Array], list[Array]], tuple[Array, Array]]:
-        """The switch branch of one operation: (values, deltas) of up to MAX_ARITY
-        arguments -> (value, delta)."""
+    def instruction(self, op: str) -> Callable[[list[Array], list[Array | None]],
+                                               tuple[Array, Array | None]]:
+        """The switch branch of one operation: arguments' (values, deltas) -> the
+        result's (value, delta)."""
         rule, arity = REAL_RULES[op], OPS[op].arity
 
-        def branch(a: list[Array], d: list[Array]) -> tuple[Array, Array]:
-            return rule.fn(*a[:arity]), rule.propagate(a[:arity], d[:arity])
+        def branch(a: list[Array], d: list[Array | None]) -> tuple[Array, Array | None]:
+            delta = None if self.taps else rule.propagate(a[:arity], d[:arity])  # type: ignore
+            return rule.fn(*a[:arity]), delta
 
         return branch
 
     def array(self, eqn: Eqn, env: dict[int, Pair]) -> Pair:
         if eqn.op == "zeros":
-            return jnp.zeros(eqn.out.size), jnp.zeros(eqn.out.size)
+            zeros = jnp.zeros(eqn.out.size)
+            return zeros, self.zero(zeros)
         array = eqn.args[0]
         assert isinstance(array, Var)
         values, deltas = env[id(array)]
-        assert deltas is not None
         is_load = eqn.op == "load"
         position = jnp.zeros((), dtype=jnp.int64)
         for index, extent in zip(eqn.args[1:] if is_load else eqn.args[1:-1], array.shape,
@@ -340,9 +370,11 @@ class _Run:
             position = position * extent + self.atom(index, env)[0]
         if is_load:
             return (lax.dynamic_index_in_dim(values, position, keepdims=False),
+                    None if deltas is None else
                     lax.dynamic_index_in_dim(deltas, position, keepdims=False))
         value, delta = self.atom(eqn.args[-1], env)
         return (lax.dynamic_update_index_in_dim(values, value, position, 0),
+                None if deltas is None else
                 lax.dynamic_update_index_in_dim(deltas, delta, position, 0))
 
     def loop(self, loop: Loop, env: dict[int, Pair], noise: Noise,

@@ -12,12 +12,14 @@ Two estimates of the MSE, by kernel size (dynamic rounding executions per sample
   order. For a straight-line kernel this is the original training, bit for bit (same
   noise layout, keys, batches, chunks, start point and learning-rate schedule).
 * beyond it, the closed-form second moment of the first-order model, which is linear in
-  ε: MSE(σ) = mean_x Σ_s σ_s² G_s(x), with G = `site_moments` precomputed once on
-  MOMENT_SAMPLES inputs drawn with the training seed; each Adam step takes a minibatch of
-  G's rows. Monte-Carlo draws inside a 1,000-step `lax.scan` cost about 0.3 s per Adam
-  step, so thousands of steps would take too long, while a step on G costs microseconds
-  and G costs one reverse-mode pass per sample. Training then starts at the first-order
-  optimum, which is close to the answer, so few steps are needed.
+  ε: MSE(σ) = mean_x Σ_s σ_s² G_s(x) = Σ_s σ_s² Ḡ_s, with G = `site_moments`
+  (significand-aware) computed once on MOMENT_SAMPLES inputs drawn with the training
+  seed. Monte-Carlo draws inside a 1,000-step `lax.scan` cost about 0.3 s per Adam step,
+  so thousands of steps would take too long, while G costs one reverse-mode pass per
+  sample. The MSE is linear in G's rows, so their mean Ḡ gives it exactly: each Adam step
+  costs O(sites) and sees no sampling noise (a minibatch of rows would only add noise,
+  and cost O(batch · sites) per step: minutes for 2,000 sites). Training then starts at
+  the first-order optimum, which is close to the answer, so few steps are needed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +48,9 @@ MOMENT_SAMPLES = 2048
 TINY_MSE = 1e-300
 """Floor of the moment model's MSE (a kernel whose result does not depend on noise)."""
 
-Constraint = Callable[[jax.Array, jax.Array], jax.Array]
+Constraint = Callable[[jax.Array, jax.Array, Any], jax.Array]
+"""g(θ, key, data): the constraint on a minibatch; data is passed to the compiled chunk as
+an argument (a constant as large as the moments would take XLA minutes to fold)."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +89,19 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         return TrainingResult(np.zeros(0), 0, True, 0.0)
     log_tau2 = 2.0 * math.log(target)
     if sum(executions(kernel)) <= MONTE_CARLO_LIMIT:
-        constraint = _monte_carlo(kernel, log_tau2, config)
+        constraint, data = _monte_carlo(kernel, log_tau2, config), ()
         total = float(np.sum(sens))
         start = math.log(target / math.sqrt(total)) if total > 0 else THETA_MAX
         theta = jnp.full(n_sites, min(max(start, THETA_MIN), THETA_MAX))
     else:
-        constraint = _moments(kernel, log_tau2, seed, config)
+        inputs = _uniform(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES)
+        moments = site_moments(kernel, np.asarray(inputs), config.significand_aware)
+        data = jnp.asarray(moments.mean(axis=0))
+        constraint = _moments(log_tau2)
         bits = first_order_optimum(np.asarray(sens, dtype=float), target)
         theta = jnp.clip(jnp.log(K_ROUNDING * jnp.exp2(-jnp.asarray(bits))),
                          THETA_MIN, THETA_MAX)
-    return _optimise(constraint, theta, seed, config)
+    return _optimise(constraint, data, theta, seed, config)
 
 
 def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:
@@ -107,7 +115,7 @@ def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig) -> Con
     """g on a fresh minibatch of inputs and noise of the nonlinear model."""
     model = PerturbedModel(kernel, config.significand_aware)
 
-    def constraint(theta: jax.Array, key: jax.Array) -> jax.Array:
+    def constraint(theta: jax.Array, key: jax.Array, data: Any) -> jax.Array:
         key_x, key_e = jax.random.split(key)
         xs = _uniform(kernel, key_x, config.batch)
         eps = jax.random.normal(key_e, (config.batch, model.layout.size), dtype=jnp.float64)
@@ -117,27 +125,23 @@ def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig) -> Con
     return constraint
 
 
-def _moments(kernel: Kernel, log_tau2: float, seed: int, config: TrainingConfig
-             ) -> Constraint:
-    """g of the first-order model on a minibatch of precomputed moment rows."""
-    inputs = _uniform(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES)
-    moments = jnp.asarray(site_moments(kernel, np.asarray(inputs), config.significand_aware))
+def _moments(log_tau2: float) -> Constraint:
+    """g of the first-order model, exactly, from the mean moments Ḡ (data)."""
 
-    def constraint(theta: jax.Array, key: jax.Array) -> jax.Array:
-        rows = moments[jax.random.randint(key, (config.batch,), 0, len(moments))]
-        mse = jnp.mean(rows @ jnp.exp(2.0 * theta))
+    def constraint(theta: jax.Array, key: jax.Array, mean_moments: jax.Array) -> jax.Array:
+        mse = jnp.dot(jnp.exp(2.0 * theta), mean_moments)
         return jnp.log(jnp.maximum(mse, TINY_MSE)) - log_tau2
 
     return constraint
 
 
-def _optimise(constraint: Constraint, theta: jax.Array, seed: int,
+def _optimise(constraint: Constraint, data: Any, theta: jax.Array, seed: int,
               config: TrainingConfig) -> TrainingResult:
     """The augmented-Lagrangian Adam loop from `theta` (the module docstring)."""
 
-    def objective(theta: jax.Array, lam: jax.Array, key: jax.Array
+    def objective(theta: jax.Array, lam: jax.Array, key: jax.Array, data: Any
                   ) -> tuple[jax.Array, jax.Array]:
-        g = constraint(theta, key)
+        g = constraint(theta, key, data)
         psi = jnp.where(lam + config.rho * g >= 0, lam * g + 0.5 * config.rho * g**2,
                         -(lam**2) / (2 * config.rho))
         return -jnp.mean(theta) / math.log(2.0) + psi, g
@@ -145,18 +149,19 @@ def _optimise(constraint: Constraint, theta: jax.Array, seed: int,
     optimiser = optax.adam(optax.exponential_decay(config.learning_rate, 1000, 0.3,
                                                    end_value=0.003))
 
-    def step(carry: tuple[jax.Array, optax.OptState, jax.Array],
-             key: jax.Array) -> tuple[tuple[jax.Array, optax.OptState, jax.Array], jax.Array]:
-        theta, state, lam = carry
-        grad, g = jax.grad(objective, has_aux=True)(theta, lam, key)
-        updates, state = optimiser.update(grad, state, theta)
-        theta = jnp.clip(optax.apply_updates(theta, updates), THETA_MIN, THETA_MAX)
-        return (theta, state, lam), g
-
     @jax.jit
-    def chunk(theta: jax.Array, state: optax.OptState, lam: jax.Array,
-              key: jax.Array) -> tuple[jax.Array, optax.OptState, jax.Array]:
+    def chunk(theta: jax.Array, state: optax.OptState, lam: jax.Array, key: jax.Array,
+              data: Any) -> tuple[jax.Array, optax.OptState, jax.Array]:
         """`config.chunk` Adam steps at a fixed multiplier; the mean constraint value."""
+
+        def step(carry: tuple[jax.Array, optax.OptState, jax.Array], key: jax.Array
+                 ) -> tuple[tuple[jax.Array, optax.OptState, jax.Array], jax.Array]:
+            theta, state, lam = carry
+            grad, g = jax.grad(objective, has_aux=True)(theta, lam, key, data)
+            updates, state = optimiser.update(grad, state, theta)
+            theta = jnp.clip(optax.apply_updates(theta, updates), THETA_MIN, THETA_MAX)
+            return (theta, state, lam), g
+
         (theta, state, _), gs = jax.lax.scan(step, (theta, state, lam),
                                              jax.random.split(key, config.chunk))
         return theta, state, jnp.mean(gs)
@@ -168,7 +173,7 @@ def _optimise(constraint: Constraint, theta: jax.Array, seed: int,
     steps, converged, g_mean = 0, False, 0.0
     while steps < config.max_steps:
         key, chunk_key = jax.random.split(key)
-        theta, state, g = chunk(theta, state, lam, chunk_key)
+        theta, state, g = chunk(theta, state, lam, chunk_key, data)
         steps += config.chunk
         g_mean = float(g)
         lam = jnp.maximum(0.0, lam + config.rho * g_mean)

@@ -281,8 +281,9 @@ def test_chunks_do_not_change_the_moments(monkeypatch: pytest.MonkeyPatch) -> No
     k = sum_loop(20)
     inputs = sample(k, 50)
     whole = noise.site_moments(k, inputs)
-    monkeypatch.setattr(noise, "CHUNK_BYTES", 7 * noise.BYTES_PER_OP * 100)
-    assert noise.chunk_size(PerturbedModel(k).layout, len(inputs)) < 10
+    noise_layout = PerturbedModel(k).layout
+    monkeypatch.setattr(noise, "CHUNK_BYTES", 7 * noise.BYTES_PER_OP * noise_layout.dynamic_ops)
+    assert noise.chunk_size(noise_layout, len(inputs)) == 7
     np.testing.assert_allclose(noise.site_moments(k, inputs), whole, rtol=1e-14)
 
 
