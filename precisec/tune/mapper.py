@@ -1,4 +1,4 @@
-"""From noise deviations to precisions, and the first-order optimum (design §3.4, §3.5).
+"""From noise deviations to precisions, and the first-order optimum (docs/method.md §3, §7).
 
 The constant k. Round-to-nearest at p bits moves a value x = m·2^e (1 ≤ m < 2) by an
 error uniform on ±ulp/2 with ulp = 2^(1−p)·2^e, so the relative error e/x has

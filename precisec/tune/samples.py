@@ -39,8 +39,9 @@ def sample_inputs(kernel: Kernel, count: int, seed: int) -> np.ndarray:
     rng = np.random.Generator(np.random.PCG64(seed))
     lows, highs = box(kernel)
     u = rng.random((count, len(lows)))
-    points = lows + (highs - lows) * u if np.all(np.isfinite(highs - lows)) else \
-        lows * (1.0 - u) + highs * u
+    with np.errstate(over="ignore"):
+        widths = highs - lows
+    points = lows + widths * u if np.all(np.isfinite(widths)) else lows * (1.0 - u) + highs * u
     points = np.clip(points, lows, highs)
     if kernel.precision == "float":
         points = np.clip(points.astype(np.float32), lows.astype(np.float32),

@@ -75,8 +75,10 @@ def smallest_uniform_bits(evaluator: Evaluator, target: float, sample: Sample,
         return sample.measure(outputs).rmse <= target
 
     total = float(np.sum(sens))
-    guess = math.ceil(0.5 * math.log2(K_ROUNDING**2 * total / target**2)) if total > 0 \
-        else MIN_BITS
+    guess = MIN_BITS
+    if 0 < total < math.inf:  # in logs: τ² and k²·ΣS may be out of double range
+        guess = math.ceil(0.5 * math.log2(K_ROUNDING**2) + 0.5 * math.log2(total)
+                          - math.log2(target))
     guess = min(max(guess, MIN_BITS), MAX_BITS)
     step = 1
     if meets(guess):
