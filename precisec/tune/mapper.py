@@ -40,6 +40,9 @@ def first_order_optimum(sens: np.ndarray, target: float, min_bits: float = 1.0) 
     pinned there and the rest re-solved with what budget they leave (water-filling).
     """
     sens = np.asarray(sens, dtype=float)
+    if not 1e-150 < target < 1e150:  # τ² would leave the double range: work in units of τ²
+        with np.errstate(over="ignore", under="ignore"):
+            return first_order_optimum(sens / target / target, 1.0, min_bits)
     pinned = np.zeros(len(sens), dtype=bool)
     while True:
         budget = target**2 - np.sum(K_ROUNDING**2 * sens[pinned] * 4.0 ** -min_bits)

@@ -28,6 +28,7 @@ from precisec.semantics.compiled import Reference
 from precisec.tune.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
 
 Z_ACCEPT = 3.0
+SAFE_ERROR = 1e150
 # A last single-bit lowering is not emulated when the calibrated first-order model says it
 # would miss the target even if the model overstated its MSE increase by MODEL_SLACK
 # (per-operation model error stays within a factor of about 1.6 on the FPTuner kernels).
@@ -49,16 +50,23 @@ class Measurement:
     @staticmethod
     def of(errors: np.ndarray) -> Measurement:
         """Of one error per sample, or of a row of errors per sample (output arrays: the
-        RMSE is over all elements, the standard error over the rows' mean squares)."""
-        if errors.ndim == 2:
-            squares = np.mean(errors**2, axis=1)
-            return Measurement(float(np.sqrt(np.mean(squares))), float(np.max(np.abs(errors))),
-                               float(np.std(squares) / np.sqrt(len(squares))), len(squares))
-        squares = errors**2
-        return Measurement(float(np.sqrt(np.mean(squares))), float(np.max(np.abs(errors))),
-                           float(np.std(squares) / np.sqrt(len(squares))), len(squares))
+        RMSE is over all elements, the standard error over the rows' mean squares).
+
+        Errors beyond SAFE_ERROR would overflow when squared, so they are measured in
+        units of the largest one; the usual formulas give the same figures elsewhere."""
+        rows = errors if errors.ndim == 2 else errors[:, None]
+        largest = float(np.max(np.abs(rows))) if rows.size else 0.0
+        scale = np.float64(largest if largest > SAFE_ERROR else 1.0)
+        squares = np.mean((rows / scale) ** 2, axis=1)
+        count = len(squares)
+        with np.errstate(over="ignore"):
+            return Measurement(float(scale * np.sqrt(np.mean(squares))), largest,
+                               float(scale**2 * (np.std(squares) / np.sqrt(count))), count)
 
     def accepts(self, target: float) -> bool:
+        if self.max_error > SAFE_ERROR or target > SAFE_ERROR:
+            return (self.rmse / target) ** 2 + Z_ACCEPT * (
+                self.mse_standard_error / target / target) <= 1.0
         return self.rmse**2 + Z_ACCEPT * self.mse_standard_error <= target**2
 
 
