@@ -33,8 +33,18 @@ from precisec.tune.samples import Sample
 from precisec.tune.train import TrainingResult, train
 
 REFERENCE_BITS = 320
+# Dynamic roundings (inputs × roundings per input) the sample-mean estimates of the noise
+# model may spend: sensitivities (a mean over inputs, smooth in them) and the Monte-Carlo
+# prediction. Small kernels use the whole sample; a 1,000-step loop about 2,000 inputs.
+SENSITIVITY_WORK = 20_000_000
 PREDICTION_WORK = 2_000_000
-PREDICTION_MIN = 500
+WORK_MIN_INPUTS = 1000
+
+
+def work_bounded(kernel: Kernel, work: int) -> int:
+    """How many inputs an estimate may use: work / (roundings per input), at least
+    WORK_MIN_INPUTS."""
+    return max(WORK_MIN_INPUTS, work // max(sum(executions(kernel)), 1))
 
 
 def require_target(kernel: Kernel, target: float | None) -> float:
@@ -150,7 +160,7 @@ def analyze(evaluator: Evaluator, target: float, sample: Sample) -> Analysis:
     """Sensitivities, the baseline (all double, or all single for float kernels),
     the smallest uniform precision and the first-order optimum."""
     kernel = evaluator.kernel
-    sens = noise.sensitivities(kernel, sample.inputs)
+    sens = noise.sensitivities(kernel, sample.inputs[:work_bounded(kernel, SENSITIVITY_WORK)])
     baseline = sample.measure(
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
     return Analysis(kernel, target, sens, baseline,
@@ -198,10 +208,9 @@ def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
                    seed: int) -> float:
     """The noise model's RMSE at an allocation, with each inexact constant's actual
     rounding error in place of its noise. A Monte-Carlo estimate of a report figure: it
-    runs on the first PREDICTION_WORK / (dynamic roundings per input) inputs (at least
-    PREDICTION_MIN), so a 1,000-step loop is not simulated 10,000 times over."""
-    per_input = max(sum(executions(kernel)), 1)
-    inputs = inputs[:max(PREDICTION_MIN, PREDICTION_WORK // per_input)]
+    runs on a work-bounded share of the inputs (`work_bounded`), so a 1,000-step loop is
+    not simulated 10,000 times over."""
+    inputs = inputs[:work_bounded(kernel, PREDICTION_WORK)]
     sigma = sigma_for_bits(np.array(bits))
     errors = [relative_rounding_error(lit.text, bits[site])
               for site, _, lit in noise.constant_slots(kernel)]
