@@ -296,9 +296,9 @@ class _Run:
         registers are values, and with drawn noise also perturbations."""
         inputs = [env[id(v)] for v in tape.inputs]
         spare = jnp.zeros(tape.registers - len(inputs))
-        values = jnp.concatenate([jnp.stack([v for v, _ in inputs]), spare])
+        values = jnp.concatenate([jnp.asarray([v for v, _ in inputs]), spare])
         deltas = None if self.taps else \
-            jnp.concatenate([jnp.stack([d for _, d in inputs]), spare])  # type: ignore[misc]
+            jnp.concatenate([jnp.asarray([d for _, d in inputs]), spare])  # type: ignore
         width = tape.constant_slots.shape[1]
         if isinstance(noise, Taps):
             sources = jnp.stack(noise.tags)[tape.sites]

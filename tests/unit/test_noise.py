@@ -12,8 +12,10 @@ import gmpy2
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from ir_kernels import random_kernels
+from ir_kernels import sample as random_sample
 
 from precisec.errors import SourceLoc
 from precisec.ir import REAL, Input, Kernel, Lit, Output, Var
@@ -507,3 +509,42 @@ def test_tapes_agree_with_equation_by_equation(name: str,
     monkeypatch.setattr(tape_module, "TAPE_MIN", 1)
     for taped, want in zip(evaluate(), traced, strict=True):
         np.testing.assert_allclose(taped, want, rtol=1e-12, atol=1e-300)
+
+
+# -- random kernels: loops, branches and arrays nested two deep ------------------------------
+
+@settings(max_examples=12)
+@given(st.data())
+def test_random_kernels_clean_values_agree_with_the_interpreter(data: st.DataObject) -> None:
+    """σ = 0: the model's values are the float64 program, i.e. the interpreter with every
+    site at 53 bits, up to the libm functions' last bits."""
+    k = data.draw(random_kernels())
+    model = PerturbedModel(k)
+    for point in random_sample(k, 4, seed=5):
+        values, deltas = model.flat(jnp.asarray(point), jnp.zeros(len(k.sites)),
+                                    jnp.zeros(model.layout.size))
+        emulated = [float(v) for v in run(k, point, [53] * len(k.sites)).results]
+        np.testing.assert_allclose(np.asarray(values), emulated, rtol=1e-9, atol=1e-9)
+        assert not np.any(np.asarray(deltas))
+
+
+@pytest.mark.slow
+@settings(max_examples=8)
+@given(st.data())
+def test_random_kernels_taped_as_traced(data: st.DataObject) -> None:
+    k = data.draw(random_kernels())
+    inputs = random_sample(k, 64, seed=6)
+    model = PerturbedModel(k, significand_aware=True)
+    eps = np.random.default_rng(3).standard_normal((len(inputs), model.layout.size))
+    sigma = jnp.full(len(k.sites), 2.0**-20)
+
+    def evaluate() -> list[np.ndarray]:
+        values, deltas = model.batch(jnp.asarray(inputs), sigma, jnp.asarray(eps))
+        return [np.asarray(values), np.asarray(deltas), noise.site_moments(k, inputs)]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tape_module, "TAPE_MIN", 10**9)
+        traced = evaluate()
+        patch.setattr(tape_module, "TAPE_MIN", 1)
+        for taped, want in zip(evaluate(), traced, strict=True):
+            np.testing.assert_allclose(taped, want, rtol=1e-10, atol=1e-300)
