@@ -21,7 +21,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGES = ("reference", "analysis", "training", "refinement", "verification")
+STAGES = ("reference", "analysis", "training", "refinement", "prediction", "emission",
+          "verification")
 
 
 def worker(name: str, samples: int) -> None:
