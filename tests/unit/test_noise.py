@@ -448,6 +448,16 @@ def test_chunked_monte_carlo_matches_the_closed_form(monkeypatch: pytest.MonkeyP
     assert predicted == noise.predicted_mse(k, np.array([sigma]), inputs, seed=4)
 
 
+def test_monte_carlo_draws_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    k = power_loop(10)
+    inputs = sample(k, 1000)
+    sigma = np.array([2.0**-30])
+    first = noise.predicted_mse(k, sigma, inputs[:300], seed=4)
+    monkeypatch.setattr(noise, "MONTE_CARLO_DRAWS", 10 * 300)
+    monkeypatch.setattr(noise, "MONTE_CARLO_MIN_SAMPLES", 10)
+    assert noise.predicted_mse(k, sigma, inputs, seed=4) == first
+
+
 def test_jax_is_configured_on_first_use_not_on_import() -> None:
     code = ("import jax, precisec.semantics.noise as n; a = jax.config.jax_enable_x64; "
             "n.configure_jax(); print(a, jax.config.jax_enable_x64)")
