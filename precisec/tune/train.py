@@ -49,8 +49,9 @@ TINY_MSE = 1e-300
 """Floor of the moment model's MSE (a kernel whose result does not depend on noise)."""
 
 Constraint = Callable[[jax.Array, jax.Array, Any], jax.Array]
-"""g(θ, key, data): the constraint on a minibatch; data is passed to the compiled chunk as
-an argument (a constant as large as the moments would take XLA minutes to fold)."""
+"""g(θ, key, data): the constraint, on a minibatch drawn from key or exact; data is passed
+to the compiled chunk as an argument (XLA would take minutes to fold a constant as large
+as 2,000 sites' moments)."""
 
 
 @dataclass(frozen=True)
@@ -105,10 +106,13 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
 
 
 def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:
+    """Uniform points in the range box: lo + (hi − lo)·u, or lo·(1 − u) + hi·u where
+    hi − lo overflows (ranges near ±DBL_MAX)."""
     lows = jnp.array(kernel.lows)
     highs = jnp.array(kernel.highs)
-    return lows + (highs - lows) * jax.random.uniform(key, (count, len(kernel.input_labels)),
-                                                      dtype=jnp.float64)
+    u = jax.random.uniform(key, (count, len(kernel.input_labels)), dtype=jnp.float64)
+    return jnp.where(jnp.isfinite(highs - lows), lows + (highs - lows) * u,
+                     lows * (1.0 - u) + highs * u)
 
 
 def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig) -> Constraint:
