@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: setup table tune test lint
+.PHONY: setup table tune test test-slow lint
 
 setup: $(STAMP)
 
@@ -24,4 +24,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check precisec tests benchmarks
 
 test: lint
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+test-slow: $(STAMP)
+	$(VENV)/bin/python -m pytest -m slow
