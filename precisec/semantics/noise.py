@@ -181,15 +181,15 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     affordable = max(MONTE_CARLO_MIN_SAMPLES, MONTE_CARLO_DRAWS // max(noise.size, 1))
     inputs = np.asarray(inputs, dtype=np.float64)[:affordable]
     sigma_j = jnp.asarray(sigma, dtype=jnp.float64)
-    slots, values = _fixed_noise(kernel, noise, sigma_j, significand_aware, constant_errors)
-    starts = noise.offsets()
+    columns, values = _fixed_noise(kernel, noise, sigma_j, significand_aware,
+                                   constant_errors)
 
     @jax.jit
     def squares(x: jax.Array, key: jax.Array, sigma: jax.Array, values: jax.Array
                 ) -> jax.Array:
         eps = jax.random.normal(key, (len(x), noise.size))
-        for slot, value in zip(slots, values, strict=True):
-            eps = eps.at[:, starts[slot]:starts[slot + 1]].set(value)
+        if len(columns):
+            eps = eps.at[:, columns].set(jnp.broadcast_to(values, (len(x), len(columns))))
         return model.batch(x, sigma, eps)[1] ** 2
 
     key = jax.random.key(seed)
@@ -202,15 +202,20 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
 
 
 def _fixed_noise(kernel: Kernel, noise: NoiseLayout, sigma: jax.Array, significand_aware: bool,
-                 errors: np.ndarray | None) -> tuple[list[int], jax.Array]:
-    """The constant slots and the ε making each one's perturbation its known relative
-    error: ε = error / (σ_site · w(constant))."""
+                 errors: np.ndarray | None) -> tuple[np.ndarray, jax.Array]:
+    """The noise columns of the constant slots (every execution of each) and the ε per
+    column making each perturbation the constant's known relative error:
+    ε = error / (σ_site · w(constant))."""
     slots = constant_slots(kernel)
     if errors is None or not slots:
-        return [], jnp.zeros(0)
-    values = []
-    for (site, _, lit), error in zip(slots, errors, strict=True):
-        value = jnp.asarray(float(lit.value))
-        scale = sigma[site] * (significand_weight(value) if significand_aware else 1.0)
-        values.append(error / scale)
-    return list(range(noise.n_sites, len(noise.slots))), jnp.stack(values)
+        return np.zeros(0, dtype=np.int64), jnp.zeros(0)
+    starts = noise.offsets()
+    first = noise.n_sites
+    repeats = np.array([noise.slots[first + k].size for k in range(len(slots))])
+    columns = np.concatenate([np.arange(starts[first + k], starts[first + k + 1])
+                              for k in range(len(slots))])
+    constants = jnp.asarray([float(lit.value) for _, _, lit in slots])
+    scale = sigma[np.array([site for site, _, _ in slots])]
+    if significand_aware:
+        scale = scale * significand_weight(constants)
+    return columns, jnp.repeat(jnp.asarray(errors, dtype=jnp.float64) / scale, repeats)
