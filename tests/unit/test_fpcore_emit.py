@@ -24,7 +24,7 @@ from precisec.ir.core import REAL, Atom, Cond, Eqn, Input, Kernel, Lit, Output, 
 from precisec.ops import OPS
 
 SAMPLES = Path(__file__).resolve().parent / "fpcore_samples"
-FPBENCH = Path("/work/shared/fpbench")
+FPBENCH = Path(__file__).resolve().parents[3] / "shared" / "fpbench"
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks_fptuner"
 LOC = SourceLoc("k", 1, 1)
 ARITH = sorted(name for name, spec in OPS.items() if spec.kind == "arith")

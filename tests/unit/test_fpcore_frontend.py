@@ -31,7 +31,7 @@ from precisec.semantics.interpret import point_outputs, run
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE / "fpcore_samples"
-FPBENCH = Path("/work/shared/fpbench")
+FPBENCH = Path(__file__).resolve().parents[3] / "shared" / "fpbench"
 FIXTURE = json.loads((HERE / "fpcore_corpus.json").read_text())["entries"]
 RANGE = ":pre (<= 0 x 1)"
 
