@@ -8,6 +8,8 @@ every interpreter has a rule for every operation it can meet.
 
 Kinds (docs/method.md §1):
 * ``arith``: real operations; the ones with ``rounds`` get a precision (a *site*).
+  ``copy`` is the exact identity: a C variable assigned a literal holds that literal at
+  the kernel's type precision (docs/method.md §1), so the frontend copies it once.
 * ``compare``: real or integer comparisons giving a boolean.
 * ``logic``: boolean and/or/not.
 * ``int``: integer arithmetic on loop counters and indices (exact, C semantics).
@@ -93,6 +95,7 @@ OPS: dict[str, OpSpec] = {spec.name: spec for spec in (
     _call("tanh", 1),
     _call("hypot", 2),
     _call("fma", 3, native_exact=True),
+    OpSpec("copy", 1, False, "arith", mpfr="mpfr_set", native_exact=True),
     _call("fmin", 2, "min", rounds=False),
     _call("fmax", 2, "max", rounds=False),
     _compare("lt", "<", "mpfr_less_p"),

@@ -146,6 +146,7 @@ FAST: dict[str, Callable[[list[str], str], str]] = {
 EXACT: dict[str, Callable[[list[str]], str]] = {
     "neg": lambda args: f"-{args[0]}",
     "fabs": lambda args: f"fabs({args[0]})",
+    "copy": lambda args: args[0],
     "fmin": lambda args: f"pc_min_d({args[0]}, {args[1]})",
     "fmax": lambda args: f"pc_max_d({args[0]}, {args[1]})",
 }

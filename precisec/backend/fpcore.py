@@ -239,6 +239,8 @@ class _Writer:
             else self.cond(stmt, indent)
 
     def eqn(self, eqn: Eqn, context: int, indent: str) -> list[Piece]:
+        if eqn.op == "copy":  # FPCore has no identity: the value itself, as C stored it
+            return self.atom(eqn.args[0], context, indent)
         spec = eqn.spec
         pieces: list[Piece] = [f"({_SPELLINGS[eqn.op]}"]
         width = context

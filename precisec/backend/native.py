@@ -48,6 +48,7 @@ RULES: dict[str, Callable[[list[str], Format], str]] = {
     **{name: _function(spec.c_function) for name, spec in OPS.items()
        if spec.kind == "arith" and spec.c_function},
     "neg": lambda args, fmt: f"-{args[0]}",
+    "copy": lambda args, fmt: args[0],
 }
 
 

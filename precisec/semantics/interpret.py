@@ -65,6 +65,7 @@ REAL_RULES: dict[str, Callable[..., object]] = {
     "pow": _method("pow"),
     "neg": _exact(lambda ctx, a: ctx.minus(a)),
     "fabs": _exact(lambda ctx, a: ctx.abs(a)),
+    "copy": _exact(lambda ctx, a: ctx.plus(a)),
     "fmin": _exact(lambda ctx, a, b: ctx.minnum(a, b)),
     "fmax": _exact(lambda ctx, a, b: ctx.maxnum(a, b)),
 }

@@ -61,6 +61,7 @@ REAL_RULES: dict[str, RealRule] = {
     "div": RealRule(jnp.divide, _div_delta),
     "neg": RealRule(jnp.negative, lambda v, d: -d[0]),
     "fabs": RealRule(jnp.abs),
+    "copy": RealRule(lambda a: a, lambda v, d: d[0]),
     "sqrt": RealRule(jnp.sqrt, _sqrt_delta),
     "cbrt": RealRule(jnp.cbrt),
     "exp": RealRule(jnp.exp),

@@ -257,7 +257,7 @@ def test_every_straight_line_construct() -> None:
     assert (k.name, k.input_labels, k.target_rmse) == ("construct", ("a", "b"), 1e-12)
     assert (k.lows, k.highs) == ((0.5, -3.0), (2.0, -1.0))
     assert Counter(s.op for s in k.sites) == Counter(mul=4, add=5, sub=3, div=3, sqrt=1)
-    assert Counter(e.op for e in eqns(k) if e.site is None) == Counter(neg=2)
+    assert Counter(e.op for e in eqns(k) if e.site is None) == Counter(neg=2, copy=1)
     a, b = Fraction(1.25), Fraction(-2.5)
     u = a * Fraction(15, 100)
     t = (a + b) * -u + Fraction(13, 4) - 100 / a

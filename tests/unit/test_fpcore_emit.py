@@ -27,7 +27,8 @@ SAMPLES = Path(__file__).resolve().parent / "fpcore_samples"
 FPBENCH = Path(__file__).resolve().parents[3] / "shared" / "fpbench"
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks_fptuner"
 LOC = SourceLoc("k", 1, 1)
-ARITH = sorted(name for name, spec in OPS.items() if spec.kind == "arith")
+# `copy` has no FPCore form (it is written as its argument), so it cannot round-trip.
+ARITH = sorted(name for name, spec in OPS.items() if spec.kind == "arith" and name != "copy")
 
 
 def structure(kernel: Kernel) -> object:

@@ -78,16 +78,18 @@ def test_counted_casts_are_the_emitted_ones(path: str, choice: list[int]) -> Non
 
 def test_casts_of_a_loop_kernel() -> None:
     """All float: the carried x and v stay double (they start as inputs), so each
-    iteration converts them to float and back; mu once; the final x, v and the result."""
+    iteration converts them to float and back; mu once; h (`const double h = 0.05`, a
+    double variable) once; the final x, v and the result."""
     k = kernel("examples/euler.c")
     types = NativeTypes(k, uniform(k, FLOAT))
     casts = sorted((c.value.hint, c.fmt.name, c.boundary, c.times) for c in types.casts)
     assert casts == sorted([
-        ("mu", "float", True, 1), ("x", "float", False, 12), ("v", "float", False, 12),
+        ("mu", "float", True, 1), ("h", "float", False, 1),
+        ("x", "float", False, 12), ("v", "float", False, 12),
         ("x", "double", False, 12), ("v", "double", False, 12), ("x", "float", False, 1),
         ("v", "float", False, 1), ("return", "double", True, 1)])
     assert NativeTypes(k, uniform(k, DOUBLE)).casts == ()
-    assert cost(k, uniform(k, FLOAT)) == 12 * 9 + 3 + 1 + 4 * 4 * 12 + 4 * 2 + 1
+    assert cost(k, uniform(k, FLOAT)) == 12 * 9 + 3 + 1 + 4 * 4 * 12 + 4 * 2 + 1 + 4
     assert cost(k, uniform(k, DOUBLE)) == 2 * (12 * 9 + 3)
 
 

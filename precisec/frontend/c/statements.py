@@ -25,7 +25,7 @@ from precisec.frontend.c.scope import (
     unflat,
 )
 from precisec.frontend.c.syntax import parameters, type_names
-from precisec.ir import Atom, Region
+from precisec.ir import REAL, Atom, Lit, Region
 from precisec.ir.builder import integer
 from precisec.ops import ARITH_BINARY
 
@@ -170,10 +170,19 @@ class Statements(Expressions):
             value = None if decl.init is None else self.integer(decl.init)
             binding = Integer(decl.name, level, value, const="const" in decl.quals)
         else:
-            value = None if decl.init is None else self.real(decl.init, decl.name)
+            value = None if decl.init is None else self.held(decl.init, decl.name)
             binding = Real(decl.name, level, value, const="const" in decl.quals)
         if not self.scopes.declare(binding):
             raise self.error(decl, f"redeclaration of '{decl.name}'")
+
+    def held(self, expr: c_ast.Node, name: str) -> Atom:
+        """The value a real variable holds after `name = expr`: a literal is stored at
+        the kernel's type precision, as C stores it, so it becomes an exact `copy`
+        (docs/method.md §1) rather than flowing as a literal into later operations."""
+        value = self.real(expr, name)
+        if isinstance(value, Lit) and value.type == REAL:
+            return self.b.op("copy", (value,), self.loc(expr), name)
+        return value
 
     def local_array(self, decl: c_ast.Decl) -> Array:
         shape, element = self.shape(decl.type, decl, decl.name)
@@ -246,7 +255,7 @@ class Statements(Expressions):
         if binding.const:
             raise self.error(stmt, f"assignment to const '{target.name}'")
         if stmt.op == "=":
-            self.scopes.assign(binding, self.real(stmt.rvalue, target.name))
+            self.scopes.assign(binding, self.held(stmt.rvalue, target.name))
             return
         current = self.read(target)
         operand = self.real(stmt.rvalue)
