@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 from helpers import BENCHMARKS, ROOT, benchmark
@@ -84,22 +82,3 @@ def test_markdown_and_csv_match_the_json() -> None:
         assert float(record["rmse"]) == row["rmse"]
         assert record["within_target"] == "True"
     assert (DOCS / "table1.png").stat().st_size > 0
-
-
-def tuned_files() -> list[Path]:
-    return sorted(TUNED.glob("*.tuned.c")) if TUNED.is_dir() else []
-
-
-@pytest.mark.skipif(not tuned_files(), reason="docs/tuned/ holds no tuned files (make table)")
-def test_tuned_files_have_the_bits_and_rmse_the_table_states() -> None:
-    """Each tuned file's site comments average to the table's mean bits, and its header
-    states the table's measurement."""
-    assert sorted(p.name for p in tuned_files()) == sorted(f"{n}.tuned.c" for n in ROWS)
-    for path in tuned_files():
-        row = ROWS[path.name.removesuffix(".tuned.c")]
-        text = path.read_text()
-        bits = [int(b) for b in re.findall(r"/\* \d+:\d+ \w+, (\d+) bits \*/", text)]
-        assert len(bits) == row["operations"], path.name
-        assert sum(bits) / len(bits) == pytest.approx(row["mean_bits"], rel=1e-12, abs=0)
-        assert f"mean bits {row['mean_bits']:.2f}" in text
-        assert f"measured RMSE {row['rmse']:.3e}" in text
