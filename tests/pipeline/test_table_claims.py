@@ -20,7 +20,6 @@ from precisec.table import PAPER_FILE, Row
 from precisec.tune.samples import DEFAULT_SAMPLES
 
 DOCS = ROOT / "docs"
-TUNED = DOCS / "tuned"
 CLAIMS = ("within_target", "fewer_bits_than_paper")
 PAPER = json.loads((BENCHMARKS / PAPER_FILE).read_text())["rows"]
 TABLE = json.loads((DOCS / "table1.json").read_text())
