@@ -24,7 +24,7 @@ _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
 class Loops(Statements):
     """The function builder: statements, and loops."""
 
-    def for_loop(self, stmt: c_ast.For) -> None:
+    def visit_For(self, stmt: c_ast.For) -> None:
         self.scopes.blocks.append({})
         try:
             counter, step = self.loop_step(stmt)
