@@ -75,6 +75,10 @@ def configure_jax() -> None:
     global _configured
     if _configured:
         return
+    # The model's graphs are small and compiled once per kernel: XLA's backend optimisation
+    # costs more compile time than it saves (about half of jet's tuning time), so it is off
+    # unless the user set XLA_FLAGS. XLA reads them when its backend starts, on first use.
+    os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_compilation_cache_dir", os.environ.get(
         "PRECISEC_JAX_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "precisec-jax")))
