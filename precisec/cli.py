@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -146,12 +147,21 @@ def default_output(kernel_path: str, emit: str = "c") -> Path:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`."""
+    """Write through a temporary file in the same directory, then rename over `path`.
+    An existing file keeps its permissions; a new one gets the umask's, as `open` would
+    give it (the temporary file is created 0600)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
                                      suffix=".tmp", delete=False) as handle:
         temporary = Path(handle.name)
         try:
             handle.write(text)
+            os.chmod(temporary, mode)
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
@@ -163,12 +173,23 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _output_path(args: argparse.Namespace) -> Path:
+    """Where the tuned file goes, checked before any tuning: never the input, never a
+    directory or special file; a symbolic link is written through (its target is
+    replaced, the link stays); the directory must be writable."""
     output = Path(args.output) if args.output else default_output(args.kernel, args.emit)
+    where = SourceLoc(str(output), 1, 1)
     if output.resolve() == Path(args.kernel).resolve():
         raise PrecisecError(SourceLoc(args.kernel, 1, 1),
                             "refusing to overwrite the input kernel with the tuned file")
+    if output.is_symlink():
+        output = output.resolve()
+    if output.exists() and not output.is_file():
+        kind = "a directory" if output.is_dir() else "not a regular file"
+        raise PrecisecError(where, f"output is {kind}; give a file path with -o")
     if not output.parent.is_dir():
-        raise PrecisecError(SourceLoc(str(output), 1, 1), "output directory does not exist")
+        raise PrecisecError(where, "output directory does not exist")
+    if not os.access(output.parent, os.W_OK):
+        raise PrecisecError(where, "output directory is not writable")
     return output
 
 
