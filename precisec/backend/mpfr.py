@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 from precisec.backend.cwalk import Walker, flat_pointer
 from precisec.backend.storage import Key, Precisions, array_groups, compute_widths
-from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
+from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Param, Var
 from precisec.ops import OPS
 from precisec.toolchain import signature
 
@@ -195,6 +195,33 @@ class MpfrDialect:
 BRANCH_GUARD = ("#ifndef PRECISEC_BRANCH", "#define PRECISEC_BRANCH(b, c) (c)", "#endif")
 
 
+def bind_parameters(walker: Walker, dialect: MpfrDialect, groups: dict[int, int], setter: str,
+                    value_of: Callable[[Param, Var, int], str]) -> list[str]:
+    """Give each kernel parameter its mpfr_t slot (an array its group's slots) and return
+    the prologue that sets them: an input through `setter` from `value_of(param, var,
+    column)` (the scalar, or an array's element `pc_k`; `column` is the input's first
+    sample column), an output array to zeros."""
+    prologue: list[str] = []
+    column = 0
+    for param, var in zip(walker.kernel.params, walker.kernel.body.params, strict=True):
+        kind = "in" if isinstance(param, Input) else "out"
+        name = walker.reserve(f"pc_{kind}_{param.name}")
+        if not var.shape:
+            name = walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
+            prologue.append(f"{setter}({name}, {value_of(param, var, column)}, MPFR_RNDN);")
+            column += 1
+            continue
+        walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
+                                                       var.size)
+        if kind == "in":
+            element = f"{setter}({name}[pc_k], {value_of(param, var, column)}, MPFR_RNDN);"
+            column += var.size
+        else:
+            element = f"mpfr_set_zero({name}[pc_k], 1);"
+        prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {element}")
+    return prologue
+
+
 def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[str]) -> str:
     """C source of the tuned kernel; `header_lines` go into the leading comment."""
     bits = [int(b) for b in site_bits]
@@ -206,19 +233,10 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
     walker = Walker(kernel, dialect, groups)
     ctype = kernel.precision
     suffix = "flt" if ctype == "float" else "d"
-    prologue: list[str] = []
-    for param, var in zip(kernel.params, kernel.body.params, strict=True):
-        kind = "in" if isinstance(param, Input) else "out"
-        name = walker.reserve(f"pc_{kind}_{param.name}")
-        if not var.shape:
-            name = walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
-            prologue.append(f"mpfr_set_{suffix}({name}, {param.name}, MPFR_RNDN);")
-            continue
-        walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
-                                                       var.size)
-        element = f"mpfr_set_{suffix}({name}[pc_k], {flat_pointer(param.name, var, ctype, True)}" \
-                  "[pc_k], MPFR_RNDN);" if kind == "in" else f"mpfr_set_zero({name}[pc_k], 1);"
-        prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {element}")
+    prologue = bind_parameters(
+        walker, dialect, groups, f"mpfr_set_{suffix}",
+        lambda param, var, _: f"{flat_pointer(param.name, var, ctype, True)}[pc_k]"
+        if var.shape else param.name)
     walker.run()
     epilogue: list[str] = []
     results = list(kernel.body.results)

@@ -32,7 +32,7 @@ import numpy as np
 
 from precisec.backend.cdouble import HELPERS_C, DoubleDialect
 from precisec.backend.cwalk import Walker
-from precisec.backend.mpfr import MpfrDialect, Slot
+from precisec.backend.mpfr import MpfrDialect, Slot, bind_parameters
 from precisec.backend.storage import Precisions, array_groups, compute_widths
 from precisec.errors import PrecisecError
 from precisec.ir.core import Atom, Eqn, Input, Kernel
@@ -242,25 +242,9 @@ def _mpfr_kernel(kernel: Kernel, groups: dict[int, int]
     dialect = MpfrDialect(lambda site: f"site {site}", pool="pc_pool", round_arguments=True,
                           check_finite=True)
     walker = Walker(kernel, dialect, groups)
-    prologue: list[str] = []
-    position = 0
-    for param, var in zip(kernel.params, kernel.body.params, strict=True):
-        kind = "in" if isinstance(param, Input) else "out"
-        name = walker.reserve(f"pc_{kind}_{param.name}")
-        if not var.shape:
-            name = walker.names[id(var)] = dialect.slot(name, ("var", id(var)))
-            prologue.append(f"mpfr_set_d({name}, pc_in[{position}], MPFR_RNDN);")
-            position += 1
-            continue
-        walker.storage[groups[id(var)]] = dialect.slot(name, ("group", groups[id(var)]),
-                                                       var.size)
-        if kind == "in":
-            prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
-                            f"mpfr_set_d({name}[pc_k], pc_in[{position} + pc_k], MPFR_RNDN);")
-            position += var.size
-        else:
-            prologue.append(f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) "
-                            f"mpfr_set_zero({name}[pc_k], 1);")
+    prologue = bind_parameters(
+        walker, dialect, groups, "mpfr_set_d",
+        lambda param, var, column: f"pc_in[{column} + pc_k]" if var.shape else f"pc_in[{column}]")
     walker.run()
     epilogue = ["const int pc_stride = pc_exact ? 2 : 1;", *_results(
         kernel, lambda atom: dialect.ref(walker, atom), walker.array,
