@@ -119,17 +119,28 @@ def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False
                         sample.divergence(run.branches))
 
 
+def provenance(kernel: Kernel, source: str, backend: str, measured: Measurement | None,
+               count: int, seed: int, target: float) -> list[str]:
+    """The first lines of a tuned file's comment: where it came from and what was
+    measured (`count` inputs while the measurement is pending)."""
+    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
+    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
+    count = count if measured is None else measured.count
+    return [
+        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}')"
+        f"{backend}.",
+        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
+        f"  (compiled C against the exact reference, {count} fresh inputs, "
+        f"sample seed {test_seed(seed)}).",
+    ]
+
+
 def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
            target: float) -> list[str]:
     """The tuned file's leading comment: provenance, guarantee, measurement, build line."""
-    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
-    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
-    count = tuning.refinement.validation.count if measured is None else measured.count
     return [
-        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}').",
-        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
-        f"  (compiled C against the exact reference, {count} "
-        f"fresh inputs, sample seed {test_seed(tuning.seed)}).",
+        *provenance(kernel, source, "", measured, tuning.refinement.validation.count,
+                    tuning.seed, target),
         f"mean bits {tuning.mean_bits:.2f} over {len(kernel.sites)} rounding operations "
         f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
         "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
@@ -139,16 +150,10 @@ def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | 
 def native_header(kernel: Kernel, source: str, search: TypeSearch, seed: int,
                   measured: Measurement | None, target: float) -> list[str]:
     """The native tuned file's leading comment."""
-    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
-    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
-    count = search.validation.count if measured is None else measured.count
     counts = ", ".join(f"{n} {name}" for name, n in format_counts(search.formats).items())
     return [
-        f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}'), "
-        "native backend.",
-        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
-        f"  (compiled C against the exact reference, {count} fresh inputs, "
-        f"sample seed {test_seed(seed)}).",
+        *provenance(kernel, source, ", native backend", measured, search.validation.count,
+                    seed, target),
         f"formats: {counts or 'none'}; {search.casts} casts; estimated cost {search.cost:g}; "
         f"search {search.method}; seed {seed}.",
         "+ - * / sqrt fma are correctly rounded IEEE operations; other libm functions are",
