@@ -11,15 +11,14 @@ import argparse
 import json
 import os
 import re
-import stat
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from precisec import __version__
 from precisec.errors import PrecisecError, SourceLoc
+from precisec.files import write_atomically
 from precisec.frontend import read_source
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
@@ -146,32 +145,6 @@ def default_output(kernel_path: str, emit: str = "c") -> Path:
     return path.with_name(f"{path.stem}.tuned.{emit}")
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write through a temporary file in the same directory, then rename over `path`.
-    An existing file keeps its permissions; a new one gets the umask's, as `open` would
-    give it (the temporary file is created 0600)."""
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False) as handle:
-        temporary = Path(handle.name)
-        try:
-            handle.write(text)
-            os.chmod(temporary, mode)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-
-
 def _output_path(args: argparse.Namespace) -> Path:
     """Where the tuned file goes, checked before any tuning: never the input, never a
     directory or special file; a symbolic link is written through (its target is
@@ -203,7 +176,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                            max_casts=args.max_casts, search=args.search, start=args.start,
                            cast_cost=args.cast_cost)
     result = flow.run(kernel, target, args.kernel, options)
-    _write_atomically(output, result.text)
+    write_atomically(output, result.text)
     if result.search is not None:
         return _native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
@@ -420,7 +393,14 @@ def parser() -> argparse.ArgumentParser:
     check_cmd.set_defaults(run=cmd_check)
     table_cmd = commands.add_parser("table", help="regenerate Table 1 from benchmarks_fptuner/")
     table_cmd.add_argument("--out", default="docs", help="output directory (default docs)")
-    table_cmd.add_argument("--jobs", type=positive_int, default=1, help="parallel kernels")
+    table_cmd.add_argument("--jobs", type=positive_int, default=1,
+                           help="kernels run at once in local processes (default 1)")
+    table_cmd.add_argument("--scheduler", metavar="ADDRESS",
+                           help="run the kernels on the Dask cluster whose scheduler is at "
+                                "ADDRESS (tcp://host:8786) instead of local processes")
+    table_cmd.add_argument("--no-timings", dest="timings", action="store_false",
+                           help="leave the seconds column empty, so that two runs write "
+                                "byte-identical files")
     table_cmd.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES)
     table_cmd.add_argument("--seed", type=seed_value, default=0)
     table_cmd.add_argument("--benchmarks", default="benchmarks_fptuner",

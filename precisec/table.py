@@ -2,20 +2,27 @@
 
 Writes table1.md, table1.json, table1.csv and table1.png. Every "ours" figure is measured
 by compiling the emitted C and running it on a fresh test sample against the exact
-reference. Progress goes to stderr, one line per finished kernel, only on a terminal.
+reference. The kernels run through `precisec.batch` (spawned local processes, or a Dask
+cluster with `--scheduler`); every file is written atomically once all kernels are done, so
+an interrupted or failed run leaves the previous table intact. A kernel that fails is
+reported with its located error and no table is written (a table with a kernel missing is
+not Table 1); the tuned files of the kernels that succeeded are written all the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass
-from multiprocessing import get_context
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+
+from precisec import batch
+from precisec.errors import PrecisecError, SourceLoc
+from precisec.files import write_atomically
 
 PAPER_FILE = "table1_paper.json"
 
@@ -39,7 +46,8 @@ class Row:
     model_mean_bits: float
     refinement_bits_added: int
     refinement_bits_removed: int
-    seconds: float
+    seconds: float | None
+    """Wall-clock seconds for the kernel; None when the table is written without timings."""
 
     @property
     def within_target(self) -> bool:
@@ -50,8 +58,9 @@ class Row:
         return self.mean_bits < self.paper_mean_bits
 
 
-def tune_row(kernel_path: str, paper: dict, out_dir: str, samples: int, seed: int) -> Row:
-    """Tune one kernel, write its tuned C into out_dir/tuned/, verified by running it."""
+def tune_row(kernel_path: str, paper: dict, samples: int, seed: int) -> tuple[Row, str]:
+    """Tune one kernel, verified by running its tuned C; its row and the tuned C text
+    (returned, not written: on a cluster the job runs on another machine)."""
     from precisec import flow
     from precisec.frontend.c import load_c
     from precisec.tune.tuner import mean_bits
@@ -60,16 +69,14 @@ def tune_row(kernel_path: str, paper: dict, out_dir: str, samples: int, seed: in
     kernel = load_c(kernel_path)
     target = float(paper["fptuner_bound"])
     result = flow.run(kernel, target, kernel_path, flow.Options(seed, samples))
-    tuned_dir = Path(out_dir) / "tuned"
-    tuned_dir.mkdir(parents=True, exist_ok=True)
-    (tuned_dir / f"{kernel.name}.tuned.c").write_text(result.text)
     tuning, measured = result.tuning, result.verification.measurement
-    return Row(kernel.name, len(kernel.sites), target, float(paper["paper_rmse"]),
+    row = Row(kernel.name, len(kernel.sites), target, float(paper["paper_rmse"]),
                float(paper["paper_mean_bits"]), measured.rmse, measured.max_error,
                tuning.mean_bits, tuning.predicted_rmse, tuning.analysis.optimum_mean_bits,
                tuning.analysis.uniform_bits, tuning.analysis.baseline.rmse,
                mean_bits(tuning.mapped_bits), tuning.refinement.bits_added,
                tuning.refinement.bits_removed, time.perf_counter() - started)
+    return row, result.text
 
 
 def _summary(rows: list[Row]) -> dict[str, float | int]:
@@ -100,12 +107,13 @@ def _markdown(rows: list[Row], summary: dict, seed: int, samples: int) -> str:
     ]
     for r in rows:
         uniform = "—" if r.uniform_bits is None else str(r.uniform_bits)
+        seconds = "—" if r.seconds is None else f"{r.seconds:.1f}"
         lines.append(
             f"| {r.benchmark} | {r.operations} | {r.fptuner_bound:.3g} | {r.paper_rmse:.3g} "
             f"| {r.paper_mean_bits:g} | {r.rmse:.3g} | {r.max_error:.3g} | {r.mean_bits:.2f} "
             f"| {r.optimum_mean_bits:.2f} | {uniform} | {r.double_rmse:.3g} "
             f"| {r.model_mean_bits:.2f} | +{r.refinement_bits_added}/−"
-            f"{r.refinement_bits_removed} | {r.seconds:.1f} |")
+            f"{r.refinement_bits_removed} | {seconds} |")
     lines += [
         "",
         f"**Summary:** {summary['within_target']} of {summary['kernels']} kernels within "
@@ -120,7 +128,8 @@ def _markdown(rows: list[Row], summary: dict, seed: int, samples: int) -> str:
     return "\n".join(lines)
 
 
-def _plot(rows: list[Row], path: Path) -> None:
+def _plot(rows: list[Row]) -> bytes:
+    """The bar chart as PNG bytes (deterministic: Agg writes no timestamp into a PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,49 +153,78 @@ def _plot(rows: list[Row], path: Path) -> None:
     ax.set_title("Mean precision per kernel at the FPTuner bound (lower is better)")
     ax.legend(ncol=4, loc="upper center", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
     plt.close(fig)
+    return png.getvalue()
 
 
 def write_table(rows: list[Row], out: Path, seed: int, samples: int) -> dict:
-    """Write the four table files; return the summary."""
+    """Write the four table files, each atomically; return the summary."""
     summary = _summary(rows)
     out.mkdir(parents=True, exist_ok=True)
     records = [{**asdict(r), "within_target": r.within_target,
                 "fewer_bits_than_paper": r.fewer_bits_than_paper} for r in rows]
-    (out / "table1.json").write_text(json.dumps(
+    write_atomically(out / "table1.json", json.dumps(
         {"seed": seed, "samples": samples, "summary": summary, "rows": records}, indent=2) + "\n")
-    with (out / "table1.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(records[0]))
-        writer.writeheader()
-        writer.writerows(records)
-    (out / "table1.md").write_text(_markdown(rows, summary, seed, samples))
-    _plot(rows, out / "table1.png")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=[f.name for f in fields(Row)]
+                            + ["within_target", "fewer_bits_than_paper"])
+    writer.writeheader()
+    writer.writerows(records)
+    write_atomically(out / "table1.csv", text.getvalue())
+    write_atomically(out / "table1.md", _markdown(rows, summary, seed, samples))
+    write_atomically(out / "table1.png", _plot(rows))
     return summary
 
 
+def checked_paths(args: argparse.Namespace) -> tuple[Path, list[dict], Path]:
+    """The benchmarks directory, the paper's rows and the output directory, checked before
+    any work: a missing directory or paper file, or an output that is not a directory,
+    is a located error."""
+    bench, out = Path(args.benchmarks), Path(args.out)
+    paper_file = bench / PAPER_FILE
+    if not bench.is_dir():
+        raise PrecisecError(SourceLoc(str(bench), 1, 1), "benchmarks directory does not exist")
+    if not paper_file.is_file():
+        raise PrecisecError(SourceLoc(str(paper_file), 1, 1),
+                            f"no {PAPER_FILE} (the paper's rows) in the benchmarks directory")
+    try:
+        papers = json.loads(paper_file.read_text())["rows"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise PrecisecError(SourceLoc(str(paper_file), 1, 1),
+                            f"not a table of the paper's rows: {err}") from err
+    if not papers:
+        raise PrecisecError(SourceLoc(str(paper_file), 1, 1), "the paper's table has no rows")
+    for place in (out, out / "tuned"):
+        if place.exists() and not place.is_dir():
+            raise PrecisecError(SourceLoc(str(place), 1, 1),
+                                "output is not a directory; give a directory with --out")
+    return bench, papers, out
+
+
 def run_table(args: argparse.Namespace) -> int:
-    """`precisec table`: exit 1 if any kernel misses its target."""
-    bench = Path(args.benchmarks)
-    papers = json.loads((bench / PAPER_FILE).read_text())["rows"]
-    out = Path(args.out)
+    """`precisec table`: exit 1 if any kernel misses its target, 2 (3 for an internal
+    error) if a kernel fails, after reporting every failure."""
+    bench, papers, out = checked_paths(args)
     started = time.perf_counter()
-    tty = sys.stderr.isatty()
-    jobs = [(str(bench / f"{p['benchmark']}.c"), p, str(out), args.samples, args.seed)
-            for p in papers]
-    rows: dict[str, Row] = {}
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(tune_row, *job) for job in jobs]
-        for future in as_completed(futures):
-            row = future.result()
-            rows[row.benchmark] = row
-            if tty:
-                mark = "ok" if row.within_target else "MISSED"
-                print(f"[{len(rows):2d}/{len(jobs)}] {row.benchmark:<13} {row.mean_bits:6.2f} bits"
-                      f" (paper {row.paper_mean_bits:g}), RMSE {row.rmse:.3g} {mark}, "
-                      f"{row.seconds:.1f} s", file=sys.stderr)
-    ordered = [rows[p["benchmark"]] for p in papers]
-    summary = write_table(ordered, out, args.seed, args.samples)
+    jobs = [(str(bench / f"{p['benchmark']}.c"), p, args.samples, args.seed) for p in papers]
+    results = batch.run(tune_row, jobs, [p["benchmark"] for p in papers], workers=args.jobs,
+                        scheduler=args.scheduler, what="kernels")
+    tuned = [r for r in results if not isinstance(r, batch.Failure)]
+    if tuned:
+        (out / "tuned").mkdir(parents=True, exist_ok=True)
+    for row, text in tuned:
+        write_atomically(out / "tuned" / f"{row.benchmark}.tuned.c", text)
+    failed = batch.failures(results)
+    for failure in failed:
+        print(failure, file=sys.stderr)
+    if failed:
+        print(f"Table 1: {len(failed)} of {len(jobs)} kernels failed; table not written",
+              file=sys.stderr)
+        return batch.exit_code(failed)
+    rows = [row if args.timings else replace(row, seconds=None) for row, _ in tuned]
+    summary = write_table(rows, out, args.seed, args.samples)
     elapsed = time.perf_counter() - started
     print(f"Table 1: {summary['within_target']}/{summary['kernels']} within target, "
           f"{summary['fewer_bits_than_paper']}/{summary['kernels']} with fewer bits than the "

@@ -16,17 +16,17 @@ PACKAGE = Path(__file__).resolve().parents[2] / "precisec"
 
 # Rank of each top-level part; a module may import parts of its own rank or below.
 RANKS = {
-    "errors": 0, "ops": 0,
+    "errors": 0, "ops": 0, "files": 0,
     "ir": 1,
     "frontend": 2, "backend": 2, "toolchain": 2,
     "semantics": 3,
     "tune": 4,
-    "flow": 5,
+    "flow": 5, "batch": 5,
     "table": 6, "cli": 6,
 }
 # Parts of one rank that must not import each other.
 SEPARATE = {frozenset({"frontend", "backend"}), frozenset({"frontend", "toolchain"})}
-LIGHT = ("ops", "ir", "errors")
+LIGHT = ("ops", "ir", "errors", "files", "batch")
 
 
 def module_name(path: Path) -> str:
