@@ -1,7 +1,8 @@
 """Run precisec over every FPCore of the FPBench corpus and write docs/fpbench.md.
 
     python benchmarks/fpbench_corpus.py [--corpus ../shared/fpbench] [--out docs/fpbench.md]
-                                        [--jobs 2] [--samples N] [--seed S]
+                                        [--jobs 2 | --scheduler ADDRESS]
+                                        [--samples N] [--seed S]
 
 For every FPCore of every *.fpcore file (files sorted, FPCores in file order):
 
@@ -14,9 +15,12 @@ For every FPCore of every *.fpcore file (files sorted, FPCores in file order):
   sample, compare the measured RMSE with the target.
 
 A `PrecisecError` during tuning (a non-finite result on the domain, an unreachable
-target, ...) is recorded as a refusal with its located message, never a traceback.
+target, ...) is recorded as a refusal with its located message, never a traceback; any
+other exception is an internal error row, and the script exits 3.
 Everything is deterministic except the timings: files are sorted and the seeds fixed.
-Progress goes to stderr, one line per finished FPCore, only on a terminal.
+The FPCores run through `precisec.batch`: `--jobs N` local processes, or the Dask cluster
+whose scheduler is at `--scheduler ADDRESS` (docs/scale.md); the report is the same
+either way. Progress is a bar on stderr, only on a terminal.
 """
 
 from __future__ import annotations
@@ -29,13 +33,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from precisec import batch
 from precisec.cli import positive_int, seed_value
+from precisec.files import write_atomically
 
 if TYPE_CHECKING:
     from precisec.ir import Kernel
@@ -67,7 +71,7 @@ class Result:
     reason: str | None = None
     where: str | None = None
     stage: str | None = None
-    """Where a refusal happened: "frontend" (unsupported) or "tuning"."""
+    """Where a refusal happened: "frontend" (unsupported), "tuning" or "internal" (a bug)."""
 
     @property
     def tuned(self) -> bool:
@@ -194,7 +198,8 @@ def _status(r: Result) -> str:
     if r.reason is None:
         return "supported"
     where = f"{r.where}: " if r.where else ""
-    prefix = "unsupported" if r.stage == "frontend" else "refused while tuning"
+    prefix = {"frontend": "unsupported", "internal": "internal error"}.get(
+        r.stage or "", "refused while tuning")
     return f"{prefix}: {where}{r.reason}"
 
 
@@ -324,21 +329,14 @@ def parser() -> argparse.ArgumentParser:
                      help=f"directory of *.fpcore files (default {display_path(DEFAULT_CORPUS)})")
     top.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help=f"report to write (default {display_path(DEFAULT_OUT)})")
-    top.add_argument("--jobs", type=positive_int, default=1, help="parallel FPCores")
+    top.add_argument("--jobs", type=positive_int, default=1,
+                     help="FPCores run at once in local processes (default 1)")
+    top.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run the FPCores on the Dask cluster whose scheduler is at ADDRESS")
     top.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                      help=f"inputs per sample (default {DEFAULT_SAMPLES})")
     top.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
     return top
-
-
-def _progress(done: int, total: int, r: Result) -> None:
-    if r.tuned:
-        verdict = (f"{r.mean_bits:6.2f} bits, RMSE {r.rmse:.3g} vs {r.target:.3g} "
-                   f"{'ok' if r.within_target else 'MISSED'}")
-    else:
-        verdict = f"refused: {r.where}: {r.reason}"
-    print(f"[{done:3d}/{total}] {Path(r.file).name}#{r.index} {r.name}: {verdict}, "
-          f"{r.seconds:.1f} s", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -372,27 +370,27 @@ def run(args: argparse.Namespace) -> int:
                 results[file, e.index] = Result(
                     file, e.index, e.name, False, reason=e.reason or "unsupported",
                     where=str(e.reason_loc) if e.reason_loc else None, stage="frontend")
-    tty = sys.stderr.isatty()
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(tune_entry, *job) for job in jobs]
-        for done, future in enumerate(futures, 1):
-            result = future.result()
-            results[result.file, result.index] = result
-            if tty:
-                _progress(done, len(jobs), result)
+    labels = [f"{Path(file).name}#{index} {name}" for file, _, index, name, *_ in jobs]
+    for job, result in zip(jobs, batch.run(tune_entry, jobs, labels, workers=args.jobs,
+                                           scheduler=args.scheduler, what="FPCores"),
+                           strict=True):
+        file, _, index, name, *_ = job
+        if isinstance(result, batch.Failure):  # tune_entry records refusals itself
+            print(result, file=sys.stderr)
+            result = Result(file, index, name, True, reason=result.message, where=result.where,
+                            stage="internal" if result.internal else "tuning")
+        results[file, index] = result
     ordered = [results[key] for key in order]
     elapsed = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     corpus_name = display_path(corpus)
     text = markdown(ordered, corpus_name, args.seed, args.samples, elapsed, commit)
-    temporary = args.out.with_name(f".{args.out.name}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, args.out)
+    write_atomically(args.out, text)
     s = summary(ordered)
     print(f"FPBench: {s['fpcores']} FPCores, {s['supported']} supported, {s['tuned']} tuned, "
           f"{s['within_target']}/{s['tuned']} within target; {elapsed:.0f} s; "
           f"wrote {display_path(args.out.resolve())}")
-    return 0
+    return 3 if any(r.stage == "internal" for r in ordered) else 0
 
 
 if __name__ == "__main__":
