@@ -1,0 +1,79 @@
+"""`precisec table` through the batch runner: a Dask cluster run writes the same bytes as a
+local run, and bad paths are located errors before any work. The cluster test takes about
+15 s (two runs of three small kernels at 1,000 inputs), kept in the default suite because
+it is the one end-to-end check of `--scheduler`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from helpers import BENCHMARKS, error_location, run_cli
+
+from precisec.table import PAPER_FILE
+
+SMALL = ("verhulst", "sineOrder3", "predatorPrey")
+TABLE_FILES = ("table1.md", "table1.json", "table1.csv", "table1.png")
+
+
+def small_benchmarks(directory: Path) -> Path:
+    """A benchmarks directory holding three small kernels and their paper rows."""
+    directory.mkdir()
+    paper = json.loads((BENCHMARKS / PAPER_FILE).read_text())
+    paper["rows"] = [row for row in paper["rows"] if row["benchmark"] in SMALL]
+    assert len(paper["rows"]) == len(SMALL)
+    (directory / PAPER_FILE).write_text(json.dumps(paper))
+    for name in SMALL:
+        shutil.copy(BENCHMARKS / f"{name}.c", directory)
+    return directory
+
+
+def written(out: Path) -> dict[str, bytes]:
+    files = [*TABLE_FILES, *(f"tuned/{name}.tuned.c" for name in SMALL)]
+    return {name: (out / name).read_bytes() for name in files}
+
+
+def test_a_local_cluster_writes_the_same_table_as_local_processes(tmp_path: Path) -> None:
+    from dask.distributed import LocalCluster
+
+    bench = small_benchmarks(tmp_path / "bench")
+    common = ("table", "--benchmarks", str(bench), "--samples", "1000", "--no-timings")
+    local = run_cli(*common, "--out", str(tmp_path / "local"), "--jobs", "2")
+    assert local.returncode == 0, local.stderr
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster:
+        remote = run_cli(*common, "--out", str(tmp_path / "cluster"),
+                         "--scheduler", cluster.scheduler_address)
+    assert remote.returncode == 0, remote.stderr
+    assert written(tmp_path / "cluster") == written(tmp_path / "local")
+    rows = json.loads((tmp_path / "local" / "table1.json").read_text())["rows"]
+    assert [row["benchmark"] for row in rows] == list(SMALL)
+    assert all(row["seconds"] is None for row in rows)
+    assert not list((tmp_path / "local").glob(".*.tmp")), "a temporary file was left behind"
+
+
+def test_a_missing_benchmarks_directory_is_a_located_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    result = run_cli("table", "--benchmarks", str(missing), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert error_location(result.stderr)[0] == str(missing)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_a_located_error_before_any_work(tmp_path: Path) -> None:
+    bench = small_benchmarks(tmp_path / "bench")
+    out = tmp_path / "table.md"
+    out.write_text("kept\n")
+    result = run_cli("table", "--benchmarks", str(bench), "--out", str(out))
+    assert result.returncode == 2
+    file, _, _, message = error_location(result.stderr)
+    assert file == str(out) and "not a directory" in message
+    assert out.read_text() == "kept\n"
+
+
+def test_a_benchmarks_directory_without_the_papers_rows_is_a_located_error(
+        tmp_path: Path) -> None:
+    result = run_cli("table", "--benchmarks", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert error_location(result.stderr)[0] == str(tmp_path / PAPER_FILE)
