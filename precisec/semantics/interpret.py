@@ -1,6 +1,6 @@
 """The defining interpreter: one input point at a time, with gmpy2 (MPFR).
 
-This is the executable form of docs/method.md §1–2, kept small and obviously right: the
+This is the executable form of docs/method.md §1, kept small and obviously right: the
 compiled evaluators (`precisec.semantics.compiled`) and the JAX noise model are tested
 against it. It is far too slow for real use (one Python call per dynamic operation).
 
