@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from precisec import batch
 
 if TYPE_CHECKING:
     from precisec.ir import Kernel
@@ -249,11 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                                    not args.no_fptuner)
                  if not args.only or c.kernel in args.only]
         jobs = [(c, args.start, args.samples, str(benchmarks), args.cast_cost) for c in cases]
-        if args.jobs > 1:
-            with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-                tuned = pool.map(_tune, jobs, chunksize=1)
-        else:
-            tuned = [_tune(job) for job in jobs]
+        tuned = batch.run(_tune, [(job,) for job in jobs],
+                          [f"{c.kernel} {c.label}" for c in cases], workers=args.jobs,
+                          what="tunings")
+        failed = batch.failures(tuned)
+        for failure in failed:
+            print(failure, file=sys.stderr)
+        if failed:
+            return batch.exit_code(failed)
         cache.write_text(json.dumps([asdict(t) for t in tuned], indent=1) + "\n")
     rows = []
     for t in tuned:

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import re
 import shutil
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import EXAMPLES
 
-from precisec import flow
+from precisec import batch, flow
 from precisec.frontend.c import load_c
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
@@ -41,12 +39,12 @@ def example(name: str) -> Kernel:
 @pytest.fixture(scope="module")
 def tuned() -> dict[str, flow.Result]:
     """Every example tuned with seed 0 on SAMPLES validation and SAMPLES test inputs."""
-    kernels = {name: example(name) for name in NAMES}
-    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
-        futures = {name: pool.submit(flow.run, k, k.target_rmse, f"{name}.c",
-                                     flow.Options(samples=SAMPLES))
-                   for name, k in kernels.items()}
-        return {name: future.result() for name, future in futures.items()}
+    kernels = [example(name) for name in NAMES]
+    results = batch.run(flow.run, [(k, k.target_rmse, f"{name}.c", flow.Options(samples=SAMPLES))
+                                   for name, k in zip(NAMES, kernels, strict=True)],
+                        NAMES, workers=2)
+    assert not batch.failures(results), batch.failures(results)
+    return dict(zip(NAMES, results, strict=True))
 
 
 def written(tmp_path: Path, name: str, result: flow.Result) -> Path:
