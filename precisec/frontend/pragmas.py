@@ -1,7 +1,11 @@
-"""`#pragma precisec range(NAME, LO, HI)` and `#pragma precisec rmse(T)`.
+"""`#pragma precisec range(NAME, LO, HI)`, the target `rmse(T)`, `relrmse(T)` or `bits(T)`,
+and the precondition `pre(EXPR)`.
 
 NAME is a parameter, or for an array parameter `x[]` (every element) or `x[3]`, `A[1][2]`
-(one element; it wins over `x[]`)."""
+(one element; it wins over `x[]`). LO may be `-inf` and HI `inf` (also spelled
+`INFINITY`): such a range is sampled over the floating-point values under a relative
+target (docs/method.md §6). EXPR is a C expression over the scalar parameters
+(`precisec.frontend.c.precondition`)."""
 
 from __future__ import annotations
 
@@ -26,12 +30,27 @@ class RangePragma:
 
 
 @dataclass(frozen=True)
-class RmsePragma:
+class TargetPragma:
+    """An error target: `metric` is rmse, relrmse or bits."""
+
     target: float
+    loc: SourceLoc
+    metric: str = "rmse"
+
+
+@dataclass(frozen=True)
+class PrePragma:
+    """A precondition: the C expression's text, located at its first character."""
+
+    text: str
     loc: SourceLoc
 
 
-Pragma = RangePragma | RmsePragma
+Pragma = RangePragma | TargetPragma | PrePragma
+TARGETS = ("rmse", "relrmse", "bits")
+_PRE = re.compile(r"^\s*pre\s*\((?P<expr>.*)\)\s*$")
+_INFINITE = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
+             "+infinity": math.inf, "-infinity": -math.inf}
 
 
 def _number(text: str, loc: SourceLoc, what: str) -> float:
@@ -52,10 +71,17 @@ def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None
         return None
     rest = match.group("rest")
     loc = locate(match.start("rest") + len(rest) - len(rest.lstrip()))
+    pre = _PRE.match(rest)
+    if pre is not None:
+        text = pre.group("expr")
+        if not text.strip():
+            raise PrecisecError(loc, "pre pragma needs an expression: pre(EXPR)")
+        offset = match.start("rest") + pre.start("expr")
+        return PrePragma(text, locate(offset + len(text) - len(text.lstrip())))
     call = _CALL.match(rest)
     if call is None:
-        raise PrecisecError(loc, "malformed precisec pragma: expected range(NAME, LO, HI) "
-                                 "or rmse(T)")
+        raise PrecisecError(loc, "malformed precisec pragma: expected range(NAME, LO, HI), "
+                                 "rmse(T), relrmse(T), bits(T) or pre(EXPR)")
     args = [a.strip() for a in call.group("args").split(",")]
     kind = call.group("name")
     if kind == "range":
@@ -66,30 +92,39 @@ def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None
         name = re.sub(r"\s+", "", name)
         if not re.fullmatch(r"[A-Za-z_]\w*(\[\]|(\[\d+\])+)?", name):
             raise PrecisecError(loc, f"range pragma: '{name}' is not a parameter name")
-        lo = _number(lo_text, loc, "range lower bound")
-        hi = _number(hi_text, loc, "range upper bound")
+        lo = -math.inf if _INFINITE.get(lo_text.lower()) == -math.inf \
+            else _number(lo_text, loc, "range lower bound")
+        hi = math.inf if _INFINITE.get(hi_text.lower()) == math.inf \
+            else _number(hi_text, loc, "range upper bound")
         if lo > hi:
             raise PrecisecError(loc, f"empty range for '{name}': {lo_text} > {hi_text}")
         return RangePragma(name, lo, hi, loc)
-    if kind == "rmse":
+    if kind in TARGETS:
         if len(args) != 1:
-            raise PrecisecError(loc, f"rmse pragma takes 1 argument, got {len(args)}")
-        target = _number(args[0], loc, "rmse target")
+            raise PrecisecError(loc, f"{kind} pragma takes 1 argument, got {len(args)}")
+        target = _number(args[0], loc, f"{kind} target")
         if target <= 0:
-            raise PrecisecError(loc, f"rmse target must be positive, got '{args[0]}'")
-        return RmsePragma(target, loc)
-    raise PrecisecError(loc, f"unknown precisec pragma '{kind}' (expected range or rmse)")
+            raise PrecisecError(loc, f"{kind} target must be positive, got '{args[0]}'")
+        return TargetPragma(target, loc, kind)
+    raise PrecisecError(loc, f"unknown precisec pragma '{kind}' (expected range, rmse, "
+                             "relrmse, bits or pre)")
 
 
-def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], float | None]:
-    """A function's ranges by parameter name and its target; duplicates are errors."""
+def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], TargetPragma | None,
+                                            PrePragma | None]:
+    """A function's ranges by parameter name, its target and its precondition;
+    duplicates are errors (one target of any metric)."""
     ranges: dict[str, RangePragma] = {}
-    targets = [p for p in pragmas if isinstance(p, RmsePragma)]
+    targets = [p for p in pragmas if isinstance(p, TargetPragma)]
+    pres = [p for p in pragmas if isinstance(p, PrePragma)]
     for pragma in pragmas:
         if isinstance(pragma, RangePragma):
             if pragma.name in ranges:
                 raise PrecisecError(pragma.loc, f"second range pragma for '{pragma.name}'")
             ranges[pragma.name] = pragma
     if len(targets) > 1:
-        raise PrecisecError(targets[1].loc, "second rmse pragma")
-    return ranges, targets[0].target if targets else None
+        raise PrecisecError(targets[1].loc, f"second target pragma ({targets[1].metric}; "
+                                            f"the first is {targets[0].metric})")
+    if len(pres) > 1:
+        raise PrecisecError(pres[1].loc, "second pre pragma (join the conditions with &&)")
+    return ranges, targets[0] if targets else None, pres[0] if pres else None

@@ -13,6 +13,7 @@ from precisec.ir.core import (
     Loop,
     Output,
     Param,
+    Precondition,
     Region,
     Site,
     Stmt,
@@ -23,5 +24,5 @@ from precisec.ir.core import (
 )
 
 __all__ = ["BOOL", "INT", "REAL", "Atom", "Cond", "Eqn", "Input", "Kernel", "Lit", "Loop",
-           "Output", "Param", "Region", "Site", "Stmt", "Var", "executions", "site_eqns",
-           "walk"]
+           "Output", "Param", "Precondition", "Region", "Site", "Stmt", "Var", "executions",
+           "site_eqns", "walk"]

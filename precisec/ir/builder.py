@@ -22,6 +22,7 @@ from precisec.ir.core import (
     Lit,
     Loop,
     Param,
+    Precondition,
     Region,
     Site,
     Stmt,
@@ -107,12 +108,14 @@ class Builder:
     def kernel(self, name: str, loc: SourceLoc, params: Sequence[Param],
                param_vars: Sequence[Var], returns: bool, results: Sequence[Atom], *,
                precision: str = "double", target_rmse: float | None = None,
-               properties: Sequence[tuple[str, str]] = ()) -> Kernel:
+               properties: Sequence[tuple[str, str]] = (), target_metric: str = "rmse",
+               precondition: Precondition | None = None) -> Kernel:
         """Close the outermost region into the kernel's body."""
         assert len(self.open) == 1, "unclosed region"
         body = Region(tuple(param_vars), tuple(self.open[0]), tuple(results))
         return Kernel(name, loc, tuple(params), returns, body, tuple(self.sites),
-                      self.n_branches, precision, target_rmse, tuple(properties))
+                      self.n_branches, precision, target_rmse, tuple(properties),
+                      target_metric, precondition)
 
 
 def real(text: str) -> Lit:

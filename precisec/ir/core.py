@@ -170,6 +170,18 @@ class Site:
 
 
 @dataclass(frozen=True)
+class Precondition:
+    """A constraint on the inputs beyond their ranges (FPCore `:pre`, C `pre` pragma):
+    a region from one value per sampled scalar (`Kernel.input_labels` order) to one
+    boolean. Its operations are no sites; samplers evaluate it soundly and reject the
+    points where it does not hold (docs/method.md §6)."""
+
+    region: Region
+    loc: SourceLoc
+    text: str
+
+
+@dataclass(frozen=True)
 class Kernel:
     """A kernel: C parameters in signature order, a body, its rounding sites.
 
@@ -177,7 +189,10 @@ class Kernel:
     initial zeros). `body.results` are the returned scalar (if `returns`), then each
     output array's final value in parameter order. `precision` is the C element type,
     "double" or "float". `properties` carries frontend facts emitters may reuse (for
-    FPCore: the core's name and properties), as (key, text) pairs.
+    FPCore: the core's name and properties), as (key, text) pairs. `target_rmse` is
+    the source's error target in `target_metric` (rmse, relrmse or bits); `precondition`
+    constrains the inputs beyond their ranges. An input range may be infinite on either
+    side (sampled over the floating-point values under relative metrics).
     """
 
     name: str
@@ -190,6 +205,8 @@ class Kernel:
     precision: str = "double"
     target_rmse: float | None = None
     properties: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    target_metric: str = "rmse"
+    precondition: Precondition | None = None
 
     @property
     def inputs(self) -> tuple[Input, ...]:

@@ -63,6 +63,8 @@ DOUBLE_LINES = 1200
 _HEADER = 6
 
 _PRELUDE = """\
+#include <math.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <mpfr.h>
@@ -71,8 +73,10 @@ _PRELUDE = """\
 static long pc_prec[{table}];
 static long pc_exact, pc_round_arguments, pc_sample, pc_fast;
 static mpfr_t pc_final, pc_residual;
+static jmp_buf pc_jump;
 static void pc_domain(int k, mpfr_srcptr v)
 {{
+    if (pc_exact == 2) longjmp(pc_jump, 1);  /* discarding: the sample's results are NaN */
     fprintf(stderr, "precisec-domain %d %ld %s\\n", k, pc_sample,
             mpfr_nan_p(v) ? "nan" : mpfr_sgn(v) > 0 ? "inf" : "-inf");
     exit(3);
@@ -173,7 +177,9 @@ int main(int argc, char **argv)
         if (fread(pc_row, sizeof(double), {width}, in) != {width}) return 2;
         pc_sample = first + s;
         pc_branch_hash = PC_HASH_START;
-        pc_run(pc_row, pc_res);
+        if (pc_exact != 2) pc_run(pc_row, pc_res);
+        else if (setjmp(pc_jump) == 0) pc_run(pc_row, pc_res);
+        else for (size_t pc_k = 0; pc_k < doubles; pc_k++) pc_res[pc_k] = NAN;
         if (fwrite(pc_res, sizeof(double), doubles, out) != doubles) return 4;
 {hash_write}    }}
 {teardown}
@@ -370,12 +376,16 @@ class Evaluator:
                                    exact=False, round_arguments=round_arguments)
         return Emulation(values[:, :, 0], hashes)
 
-    def exact(self, inputs: np.ndarray, bits: int = REFERENCE_BITS) -> Reference:
+    def exact(self, inputs: np.ndarray, bits: int = REFERENCE_BITS,
+              discard: bool = False) -> Reference:
         """The real-number results, checked by recomputation at higher precision; a
-        non-finite result of any real operation is a PrecisecError at that operation."""
+        non-finite result of any real operation is a PrecisecError at that operation,
+        or with `discard` makes that sample's results NaN (samplers that reject such
+        points, docs/method.md §6)."""
         inputs = self._inputs(inputs)
         level = bits
-        values, hashes = self._run(Precisions.exact(self.kernel, level), inputs, exact=True)
+        values, hashes = self._run(Precisions.exact(self.kernel, level), inputs, exact=True,
+                                   discard=discard)
         final = values.copy()
         final_hashes = None if hashes is None else hashes.copy()
         pending = np.arange(len(inputs))
@@ -387,7 +397,7 @@ class Evaluator:
                                     f"{self._point(inputs[pending[0]])}")
             higher = math.ceil(level * ESCALATION)
             check, check_hashes = self._run(Precisions.exact(self.kernel, higher),
-                                            inputs[pending], exact=True)
+                                            inputs[pending], exact=True, discard=discard)
             agree = np.all(values.view("<u8") == check.view("<u8"), axis=(1, 2))
             if hashes is not None and check_hashes is not None:
                 agree &= hashes == check_hashes
@@ -413,7 +423,8 @@ class Evaluator:
                          for label, v in zip(self.kernel.input_labels, row, strict=True))
 
     def _run(self, rule: Precisions, inputs: np.ndarray, *, exact: bool,
-             round_arguments: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+             round_arguments: bool = False, discard: bool = False
+             ) -> tuple[np.ndarray, np.ndarray | None]:
         """Per sample, the results (n, results, 2 if exact else 1) and the branch hashes."""
         count, results = len(inputs), len(self.kernel.result_labels)
         per = 2 if exact else 1
@@ -426,7 +437,7 @@ class Evaluator:
         widest = max([*precisions, result_bits, rule.input_bits])
         fast = self._program.fast and not exact and rule.literal_bits <= 53 and all(
             2 <= b <= 53 for b in rule.site_bits)
-        table = np.array([int(exact), int(round_arguments), result_bits, widest,
+        table = np.array([2 if discard else int(exact), int(round_arguments), result_bits, widest,
                           rule.literal_bits, int(fast), *precisions, *rule.site_bits],
                          dtype=np.int64)
         call = next(self._calls)

@@ -25,14 +25,15 @@ import numpy as np
 from precisec.ir.core import Kernel
 from precisec.semantics.noise_layout import NoiseLayout, constant_slots
 from precisec.semantics.perturbed import (
+    Noise,
     PerturbedModel,
     Taps,
     configure_jax,
     significand_weight,
 )
 
-__all__ = ["configure_jax", "constant_slots", "predicted_mse", "sensitivities",
-           "site_moments"]
+__all__ = ["RelativeModel", "configure_jax", "constant_slots", "model_for", "predicted_mse",
+           "sensitivities", "site_moments"]
 
 EXACT_RESULTS = 16
 """Up to this many results, a VJP per result gives the moments exactly."""
@@ -53,6 +54,29 @@ MONTE_CARLO_MIN_SAMPLES = 256
 PROBE_SEED = 0
 FORWARD_LIMIT = 64
 """Noise variables per sample up to which sensitivities use forward mode."""
+
+
+class RelativeModel(PerturbedModel):
+    """The model with each result's perturbation divided by its clean value, so that its
+    MSE is the relative MSE (docs/method.md §8): E[(δy/y)²], the noise moments weighted by
+    1/y². A result whose clean value is 0 or not finite weighs 0 (the relative error is
+    undefined there; refinement measures the true metric)."""
+
+    def __call__(self, x: jax.Array, sigma: jax.Array, noise: Noise
+                 ) -> tuple[jax.Array, jax.Array | None]:
+        values, delta = super().__call__(x, sigma, noise)
+        clean = jax.lax.stop_gradient(values)
+        usable = (clean != 0) & jnp.isfinite(clean)
+        weight = jnp.where(usable, 1.0 / jnp.where(usable, clean, 1.0), 0.0)
+        if isinstance(noise, Taps):  # the values carry the perturbation's first order
+            return values * weight, delta
+        return values, jnp.where(usable, delta, 0.0) * weight
+
+
+def model_for(kernel: Kernel, significand_aware: bool = False,
+              relative: bool = False) -> PerturbedModel:
+    """The noise model of absolute (default) or relative result errors."""
+    return (RelativeModel if relative else PerturbedModel)(kernel, significand_aware)
 
 
 def chunk_size(noise: NoiseLayout, count: int) -> int:
@@ -92,7 +116,7 @@ def _moments_fn(model: PerturbedModel) -> Callable[[jax.Array, jax.Array], jax.A
 
 
 def site_moments(kernel: Kernel, inputs: np.ndarray,
-                 significand_aware: bool = True) -> np.ndarray:
+                 significand_aware: bool = True, relative: bool = False) -> np.ndarray:
     """G (n, sites): per sample, G_s(x) = mean over results of Σ_{j ∈ s} (∂y/∂ε_j · w_j)²
     over site s's dynamic executions j and its inexact literals (w_j: the significand
     weight, or 1), so that the first-order model's MSE at σ is mean_x Σ_s σ_s² G_s(x).
@@ -103,9 +127,10 @@ def site_moments(kernel: Kernel, inputs: np.ndarray,
     deviation at most √(2/PROBES) = 1 per sample, which averages out over samples: at
     most 1% on a mean over 10,000, 2.2% over the 2,048 training inputs (probes come from
     a fixed seed: deterministic). Each probe costs a reverse pass: on a 64-point heat
-    stencil two probes take 1.3 times one probe's time, four 2 times.
+    stencil two probes take 1.3 times one probe's time, four 2 times. With `relative`,
+    of the relative errors (`RelativeModel`).
     """
-    model = PerturbedModel(kernel, significand_aware)
+    model = model_for(kernel, significand_aware, relative)
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
     if noise.n_sites == 0 or len(inputs) == 0:
@@ -129,7 +154,7 @@ def site_moments(kernel: Kernel, inputs: np.ndarray,
     return np.concatenate(chunks)
 
 
-def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
+def sensitivities(kernel: Kernel, inputs: np.ndarray, relative: bool = False) -> np.ndarray:
     """S_s = E_x[G_s(x)] without significand weights (docs/method.md §2): the mean over
     samples and results of Σ over the site's executions j of (∂y/∂ε_j)², ε relative, so
     Σ σ_s² S_s is the first-order model's MSE. An inexact literal argument of a rounding
@@ -139,14 +164,16 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
     with at most FORWARD_LIMIT noise variables whose whole Jacobian fits NOISE_ENTRIES:
     there forward mode over all of them in one vectorised pass is cheaper, and it is the
     computation the straight-line kernels have always used, so their sensitivities (and
-    hence the ties the refinement's ordering meets) reproduce bit for bit.
+    hence the ties the refinement's ordering meets) reproduce bit for bit. With
+    `relative`, of the relative errors (`RelativeModel`).
     """
-    model = PerturbedModel(kernel)
+    model = model_for(kernel, relative=relative)
     noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
     entries = len(inputs) * len(kernel.result_labels) * noise.size
     if noise.n_sites == 0 or noise.size > FORWARD_LIMIT or entries > NOISE_ENTRIES:
-        return site_moments(kernel, inputs, significand_aware=False).mean(axis=0)
+        return site_moments(kernel, inputs, significand_aware=False,
+                            relative=relative).mean(axis=0)
     ones = jnp.ones(noise.n_sites)
 
     def relative_gradient(x: jax.Array) -> jax.Array:
@@ -163,7 +190,7 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray) -> np.ndarray:
 
 def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: int,
                   significand_aware: bool = False,
-                  constant_errors: np.ndarray | None = None) -> float:
+                  constant_errors: np.ndarray | None = None, relative: bool = False) -> float:
     """Monte-Carlo E[(noisy − exact)²] of the (nonlinear) model at fixed σ over `inputs`,
     with ε ~ N(0, 1) from JAX key `seed`, one row of `NoiseLayout.size` per sample.
 
@@ -174,9 +201,10 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     number. A kernel running so many roundings that all inputs would need more than
     MONTE_CARLO_DRAWS noise variables is predicted on the first MONTE_CARLO_DRAWS / size of
     them (at least MONTE_CARLO_MIN_SAMPLES; the inputs are i.i.d., so these are a fair
-    subsample): a 10,000-step loop of 11 sites needs 110,000 draws per input.
+    subsample): a 10,000-step loop of 11 sites needs 110,000 draws per input. With
+    `relative`, of the relative errors (`RelativeModel`).
     """
-    model = PerturbedModel(kernel, significand_aware)
+    model = model_for(kernel, significand_aware, relative)
     noise = model.layout
     affordable = max(MONTE_CARLO_MIN_SAMPLES, MONTE_CARLO_DRAWS // max(noise.size, 1))
     inputs = np.asarray(inputs, dtype=np.float64)[:affordable]

@@ -8,7 +8,9 @@ measurement allows.
 Acceptance is statistical. The validation MSE is a mean of N squared errors, so its
 standard error is std(e²)/√N; an allocation is accepted when MSE + Z·SE ≤ τ², a one-sided
 bound that the true MSE exceeds τ² with probability ≈ 0.13% for Z = 3 under the normal
-approximation. The final figure is measured again on a fresh test sample.
+approximation. The same holds for the other metrics (`precisec.tune.metrics`): the
+relative MSE, or the mean bits against T with the mean's standard error. The final figure
+is measured again on a fresh test sample.
 
 Moves are ordered by the first-order model: operation i contributes k²·S_i·4^-p_i to the
 MSE, so raising the largest contributor buys the most accuracy per bit and lowering the
@@ -26,9 +28,10 @@ import numpy as np
 
 from precisec.semantics.compiled import Reference
 from precisec.tune.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
+from precisec.tune.metrics import ABSOLUTE, Z_ACCEPT, Measurement, Metric
 
-Z_ACCEPT = 3.0
-SAFE_ERROR = 1e150
+__all__ = ["Measurement", "Refinement", "Validator", "first_true", "refine"]
+
 # A last single-bit lowering is not emulated when the calibrated first-order model says it
 # would miss the target even if the model overstated its MSE increase by MODEL_SLACK
 # (per-operation model error stays within a factor of about 1.6 on the FPTuner kernels).
@@ -36,38 +39,6 @@ MODEL_SLACK = 2.0
 # Emulations the single-bit lowering pass may spend: it gains the last fraction of a bit
 # on small kernels, and would cost one emulation per site on large ones.
 SINGLE_BIT_TRIALS = 400
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """Error of an allocation on a sample: RMSE, max |error| and the MSE's standard error."""
-
-    rmse: float
-    max_error: float
-    mse_standard_error: float
-    count: int
-
-    @staticmethod
-    def of(errors: np.ndarray) -> Measurement:
-        """Of one error per sample, or of a row of errors per sample (output arrays: the
-        RMSE is over all elements, the standard error over the rows' mean squares).
-
-        Errors beyond SAFE_ERROR would overflow when squared, so they are measured in
-        units of the largest one; the usual formulas give the same figures elsewhere."""
-        rows = errors if errors.ndim == 2 else errors[:, None]
-        largest = float(np.max(np.abs(rows))) if rows.size else 0.0
-        scale = np.float64(largest if largest > SAFE_ERROR else 1.0)
-        squares = np.mean((rows / scale) ** 2, axis=1)
-        count = len(squares)
-        with np.errstate(over="ignore"):
-            return Measurement(float(scale * np.sqrt(np.mean(squares))), largest,
-                               float(scale**2 * (np.std(squares) / np.sqrt(count))), count)
-
-    def accepts(self, target: float) -> bool:
-        if self.max_error > SAFE_ERROR or target > SAFE_ERROR:
-            return (self.rmse / target) ** 2 + Z_ACCEPT * (
-                self.mse_standard_error / target / target) <= 1.0
-        return self.rmse**2 + Z_ACCEPT * self.mse_standard_error <= target**2
 
 
 @dataclass(frozen=True)
@@ -91,15 +62,15 @@ class Validator(Generic[Candidate]):
 
     def __init__(self, outputs_of: Callable[[Candidate], np.ndarray],
                  key_of: Callable[[Candidate], Hashable], reference: Reference,
-                 target: float) -> None:
+                 target: float, metric: Metric = ABSOLUTE) -> None:
         self.outputs_of, self.key_of = outputs_of, key_of
-        self.reference, self.target = reference, target
+        self.reference, self.target, self.metric = reference, target, metric
         self.seen: dict[Hashable, Measurement] = {}
 
     def measure(self, candidate: Candidate) -> Measurement:
         key = self.key_of(candidate)
         if key not in self.seen:
-            self.seen[key] = Measurement.of(self.reference.errors(self.outputs_of(candidate)))
+            self.seen[key] = self.metric.measure(self.reference, self.outputs_of(candidate))
         return self.seen[key]
 
     def accepts(self, candidate: Candidate) -> bool:
@@ -171,13 +142,14 @@ def first_true(path: Sequence[Candidate], ok: Callable[[Candidate], bool]) -> in
 
 def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
            start: Sequence[int], sens: np.ndarray, reference: Reference,
-           max_trials: int = SINGLE_BIT_TRIALS) -> Refinement | None:
+           max_trials: int = SINGLE_BIT_TRIALS, metric: Metric = ABSOLUTE
+           ) -> Refinement | None:
     """Repair `start` (bits per site) until validated, then lower it; None if even
     MAX_BITS misses. `emulate` gives the tuned outputs on the validation sample whose
     exact outputs are `reference`; `sens` is per site. The last single-bit pass stops
     after `max_trials` emulations (a count, not a time, so results stay deterministic)."""
     validator: Validator[np.ndarray] = Validator(
-        lambda bits: emulate(_bits_key(bits)), _bits_key, reference, target)
+        lambda bits: emulate(_bits_key(bits)), _bits_key, reference, target, metric)
     initial = np.array(start, dtype=int)
     bits = initial.copy()
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
@@ -202,7 +174,8 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
 def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.ndarray,
                   target: float, budget: int) -> np.ndarray:
     """Lower single sites one bit at a time, cheapest first, while the measurement
-    allows; trials the calibrated model rules out are not emulated."""
+    allows; trials the calibrated model rules out are not emulated (the model is of an
+    RMS error, so under the bits metric every trial is emulated, within the budget)."""
     improved = True
     while improved:
         improved = False
@@ -213,8 +186,8 @@ def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.n
                 return bits
             now = validator.measure(bits)
             bound = now.rmse**2 + Z_ACCEPT * now.mse_standard_error
-            if bits[op] <= MIN_BITS or \
-                    bound + 3.0 * calibration * shares[op] / MODEL_SLACK > target**2:
+            if bits[op] <= MIN_BITS or (validator.metric.name != "bits" and (
+                    bound + 3.0 * calibration * shares[op] / MODEL_SLACK > target**2)):
                 continue
             trial = bits.copy()
             trial[op] -= 1

@@ -35,8 +35,7 @@ import numpy as np
 import optax
 
 from precisec.ir import Kernel, executions
-from precisec.semantics.noise import configure_jax, site_moments
-from precisec.semantics.perturbed import PerturbedModel
+from precisec.semantics.noise import configure_jax, model_for, site_moments
 from precisec.tune.mapper import K_ROUNDING, first_order_optimum
 
 THETA_MIN = math.log(2.0**-400)
@@ -80,23 +79,27 @@ class TrainingConfig:
 
 
 def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
-          config: TrainingConfig = TrainingConfig()) -> TrainingResult:
+          config: TrainingConfig = TrainingConfig(), relative: bool = False,
+          pool: np.ndarray | None = None) -> TrainingResult:
     """σ per site maximising mean log2 σ with the model's MSE at τ² = target²; `sens`
     are the kernel's sensitivities (`precisec.semantics.noise.sensitivities`), which
-    give the starting point."""
+    give the starting point. With `relative`, the MSE is of the relative errors
+    (docs/method.md §8). With `pool`, inputs are drawn from its rows instead of uniformly
+    from the range box (unbounded ranges, preconditions: `precisec.tune.samples`)."""
     configure_jax()
     n_sites = len(kernel.sites)
     if n_sites == 0:
         return TrainingResult(np.zeros(0), 0, True, 0.0)
     log_tau2 = 2.0 * math.log(target)
     if sum(executions(kernel)) <= MONTE_CARLO_LIMIT:
-        constraint, data = _monte_carlo(kernel, log_tau2, config), ()
+        constraint, data = _monte_carlo(kernel, log_tau2, config, relative, pool), ()
         total = float(np.sum(sens))
         start = math.log(target / math.sqrt(total)) if total > 0 else THETA_MAX
         theta = jnp.full(n_sites, min(max(start, THETA_MIN), THETA_MAX))
     else:
-        inputs = _uniform(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES)
-        moments = site_moments(kernel, np.asarray(inputs), config.significand_aware)
+        inputs = _draw(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES,
+                       pool)
+        moments = site_moments(kernel, np.asarray(inputs), config.significand_aware, relative)
         data = jnp.asarray(moments.mean(axis=0))
         constraint = _moments(log_tau2)
         bits = first_order_optimum(np.asarray(sens, dtype=float), target)
@@ -115,13 +118,21 @@ def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:
                      lows * (1.0 - u) + highs * u)
 
 
-def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig) -> Constraint:
+def _draw(kernel: Kernel, key: jax.Array, count: int, pool: np.ndarray | None) -> jax.Array:
+    """`count` inputs: uniform in the range box, or rows of `pool` with replacement."""
+    if pool is None:
+        return _uniform(kernel, key, count)
+    return jnp.asarray(pool)[jax.random.randint(key, (count,), 0, len(pool))]
+
+
+def _monte_carlo(kernel: Kernel, log_tau2: float, config: TrainingConfig, relative: bool,
+                 pool: np.ndarray | None) -> Constraint:
     """g on a fresh minibatch of inputs and noise of the nonlinear model."""
-    model = PerturbedModel(kernel, config.significand_aware)
+    model = model_for(kernel, config.significand_aware, relative)
 
     def constraint(theta: jax.Array, key: jax.Array, data: Any) -> jax.Array:
         key_x, key_e = jax.random.split(key)
-        xs = _uniform(kernel, key_x, config.batch)
+        xs = _draw(kernel, key_x, config.batch, pool)
         eps = jax.random.normal(key_e, (config.batch, model.layout.size), dtype=jnp.float64)
         _, delta = model.batch(xs, jnp.exp(theta), eps)
         return jnp.log(jnp.mean(delta**2)) - log_tau2

@@ -53,6 +53,7 @@ from precisec.errors import PrecisecError
 from precisec.ir import Kernel, executions, site_eqns
 from precisec.semantics.compiled import Evaluator
 from precisec.tune.mapper import K_ROUNDING, MAX_BITS, MIN_BITS
+from precisec.tune.metrics import NAMES
 from precisec.tune.refine import Measurement, Validator, first_true
 from precisec.tune.samples import Sample
 from precisec.tune.tuner import Analysis
@@ -273,7 +274,7 @@ def search_types(evaluator: Evaluator, target: float, bits: Sequence[int], sens:
     space = Space(kernel, formats, cost_model or CostModel(), max_casts, sens)
     validator: Validator[Assignment] = Validator(
         lambda a: evaluator.emulate(bits_of(a), sample.inputs, round_arguments=True).outputs,
-        lambda a: tuple(f.name for f in a), sample.reference, target)
+        lambda a: tuple(f.name for f in a), sample.reference, target, sample.metric)
     snapped = snap(kernel, bits, formats)
     chosen: Assignment | None = snapped
     used = "snap"
@@ -290,7 +291,8 @@ def search_types(evaluator: Evaluator, target: float, bits: Sequence[int], sens:
         chosen = min(results, key=lambda a: (space.cost(a), space.casts(a)), default=None)
         if chosen is None:
             cap = "" if max_casts is None else f" with at most {max_casts} casts"
-            raise PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable with "
+            raise PrecisecError(kernel.loc, f"target {NAMES[sample.metric.name]} {target:g} "
+                                            "is unreachable with "
                                             f"hardware formats{cap}; use --backend mpfr")
         used = "greedy"
         if len(kernel.sites) <= EXACT_MAX_SITES and all(f.bits <= DOUBLE.bits

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from precisec.errors import PrecisecError
 from precisec.frontend.c.preprocess import Preprocessed, preprocess
-from precisec.frontend.pragmas import RangePragma, RmsePragma
+from precisec.frontend.pragmas import RangePragma, TargetPragma
 
 
 def texts(pre: Preprocessed) -> list[str]:
@@ -102,7 +102,7 @@ def test_precisec_pragmas_are_collected_with_their_place() -> None:
     assert isinstance(first, RangePragma)
     assert (first.name, first.lo, first.hi, first.loc.line, first.loc.col) == \
         ("x", -1.0, 2.0, 1, 18)
-    assert isinstance(second, RmsePragma)
+    assert isinstance(second, TargetPragma)
     assert (second.target, second.loc.line, second.loc.col) == (1e-9, 2, 22)
 
 

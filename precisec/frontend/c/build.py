@@ -13,6 +13,7 @@ from pycparser import c_ast
 
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend.c.loops import Loops
+from precisec.frontend.c.precondition import build_precondition
 from precisec.frontend.c.preprocess import Preprocessed
 from precisec.frontend.c.scope import Array, Real, unflat
 from precisec.frontend.c.syntax import (
@@ -22,8 +23,8 @@ from precisec.frontend.c.syntax import (
     pragmas_for,
     type_names,
 )
-from precisec.frontend.pragmas import RangePragma, collect
-from precisec.ir import REAL, Atom, Input, Kernel, Output, Param, Var
+from precisec.frontend.pragmas import PrePragma, RangePragma, collect
+from precisec.ir import REAL, Atom, Input, Kernel, Output, Param, Precondition, Var
 from precisec.ir.check import verify
 
 
@@ -87,7 +88,7 @@ def _kernel(builder: Loops, func: c_ast.FuncDef, pragmas: list) -> Kernel:
     name = func.decl.name
     builder.check_name(name, func.decl)
     builder.calls.append(name)
-    ranges, target = collect(pragmas)
+    ranges, target, pre = collect(pragmas)
     used: set[str] = set()
     params: list[Param] = []
     values: list[Var] = []
@@ -158,7 +159,23 @@ def _kernel(builder: Loops, func: c_ast.FuncDef, pragmas: list) -> Kernel:
                                            f"{_label(missing, array.shape)} is never assigned")
         results.append(array.value)
     return builder.b.kernel(name, builder.fallback, params, values, returns, results,
-                            precision=builder.precision, target_rmse=target)
+                            precision=builder.precision,
+                            target_rmse=None if target is None else target.target,
+                            target_metric="rmse" if target is None else target.metric,
+                            precondition=None if pre is None else _precondition(pre, params))
+
+
+def _precondition(pragma: PrePragma, params: list[Param]) -> Precondition:
+    """The pre pragma over one fresh value per sampled scalar; only scalar inputs have
+    names in it."""
+    values, names = [], {}
+    for param in params:
+        if isinstance(param, Input):
+            scalars = [Var(REAL, (), param.name) for _ in range(param.size)]
+            values.extend(scalars)
+            if not param.shape:
+                names[param.name] = scalars[0]
+    return build_precondition(pragma, values, names)
 
 
 def _element_ranges(builder: Loops, param: c_ast.Decl, shape: tuple[int, ...],
