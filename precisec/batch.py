@@ -92,9 +92,13 @@ def _completions(function: Callable[..., Any], jobs: Sequence[tuple], labels: Se
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(call, function, label, job): index
                    for index, (label, job) in enumerate(zip(labels, jobs, strict=True))}
-        for future in as_completed(futures):
-            index = futures[future]
-            yield index, _outcome(future, labels[index])
+        try:
+            for future in as_completed(futures):
+                index = futures[future]
+                yield index, _outcome(future, labels[index])
+        except BaseException:  # Ctrl-C: drop the jobs not yet started
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _on_cluster(function: Callable[..., Any], jobs: Sequence[tuple], labels: Sequence[str],
@@ -103,7 +107,7 @@ def _on_cluster(function: Callable[..., Any], jobs: Sequence[tuple], labels: Seq
 
     try:
         client = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
-    except (OSError, TimeoutError) as err:
+    except (OSError, TimeoutError, ValueError) as err:  # unreachable, or not an address
         raise RuntimeError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from err
     with client:
         futures = {client.submit(call, function, label, job, pure=False): index

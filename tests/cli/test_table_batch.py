@@ -77,3 +77,14 @@ def test_a_benchmarks_directory_without_the_papers_rows_is_a_located_error(
     result = run_cli("table", "--benchmarks", str(tmp_path), "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert error_location(result.stderr)[0] == str(tmp_path / PAPER_FILE)
+
+
+def test_a_scheduler_that_is_not_an_address_is_an_error_before_any_work(tmp_path: Path) -> None:
+    bench = small_benchmarks(tmp_path / "bench")
+    result = run_cli("table", "--benchmarks", str(bench), "--out", str(tmp_path / "out"),
+                     "--scheduler", "nonsense")
+    assert result.returncode == 2
+    assert result.stderr.startswith("precisec: error: cannot reach the Dask scheduler at "
+                                    "nonsense"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
