@@ -88,3 +88,20 @@ def test_a_scheduler_that_is_not_an_address_is_an_error_before_any_work(tmp_path
                                     "nonsense"), result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_kernel_is_reported_located_and_no_table_is_written(tmp_path: Path) -> None:
+    bench = small_benchmarks(tmp_path / "bench")
+    paper = json.loads((bench / PAPER_FILE).read_text())
+    paper["rows"] = [{**paper["rows"][0], "benchmark": "broken"}, paper["rows"][0]]
+    (bench / PAPER_FILE).write_text(json.dumps(paper))
+    (bench / "broken.c").write_text("double broken(double x) {\n  return x +;\n}\n")
+    out = tmp_path / "out"
+    result = run_cli("table", "--benchmarks", str(bench), "--out", str(out),
+                     "--samples", "500")
+    assert result.returncode == 2, result.stderr
+    located, summary = result.stderr.splitlines()
+    assert error_location(located)[:2] == (str(bench / "broken.c"), 2)
+    assert summary == "Table 1: 1 of 2 kernels failed; table not written"
+    assert [p.name for p in out.iterdir()] == ["tuned"]
+    assert [p.name for p in (out / "tuned").iterdir()] == [f"{SMALL[0]}.tuned.c"]
