@@ -79,7 +79,7 @@ def run(function: Callable[..., Any], jobs: Sequence[tuple], labels: Sequence[st
 def _progress(total: int, what: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=what, unit="", file=sys.stderr,
+    return tqdm(total=total, desc=what, unit="job", file=sys.stderr,
                 disable=not sys.stderr.isatty())
 
 
