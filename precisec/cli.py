@@ -23,6 +23,7 @@ from precisec.frontend import read_source
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import cflags_line
+from precisec.tune.coverage import MIN_EXECUTIONS
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
 
@@ -30,7 +31,7 @@ from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
 # once the kernel is read, so `cflags`, `list` and refusals of bad input answer at once.
 if TYPE_CHECKING:
     from precisec import flow
-    from precisec.tune.tuner import Analysis
+    from precisec.tune.tuner import Analysis, Tuning
 
 
 def load_kernel(path: str, function: str | None) -> Kernel:
@@ -85,12 +86,15 @@ def _rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
     header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
     if bits is not None:
         header += f"{'bits':>6}{'budget share':>14}"
+    header += f"{'executed':>10}"
     lines = [header]
     for row in analysis.rows(bits, budget_used):
         text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
                 f"{row.double_share:>13.1%} ")
         if row.bits is not None and row.budget_share is not None:
             text += f"{row.bits:>6}{row.budget_share:>13.1%} "
+        if row.executed is not None:
+            text += f"{row.executed:>9.1%} "
         lines.append(text)
     return lines
 
@@ -166,6 +170,22 @@ def _output_path(args: argparse.Namespace) -> Path:
     return output
 
 
+def _warn_unsampled(kernel_path: str, tuning: Tuning, allowed: bool) -> None:
+    """One `file:line:col: warning:` line on stderr per site too few validation inputs
+    execute (`precisec.tune.coverage`)."""
+    analysis = tuning.analysis
+    if analysis.executions is None:
+        return
+    total = analysis.baseline.count
+    for k in tuning.unsampled:
+        site = analysis.kernel.sites[k]
+        what = (f"tuned to {tuning.bits[k]} bits anyway (--allow-unsampled)" if allowed else
+                f"kept at {tuning.bits[k]} bits (--allow-unsampled tunes it anyway)")
+        print(f"{kernel_path}:{site.loc.line}:{site.loc.col}: warning: '{site.op}' runs on "
+              f"{int(analysis.executions[k])} of {total} validation inputs; {what}",
+              file=sys.stderr)
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     kernel, target = kernel_and_target(args)
     output = _output_path(args)
@@ -174,9 +194,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     options = flow.Options(args.seed, args.samples, args.backend, args.emit,
                            max_casts=args.max_casts, search=args.search, start=args.start,
-                           cast_cost=args.cast_cost)
+                           cast_cost=args.cast_cost, allow_unsampled=args.allow_unsampled)
     result = flow.run(kernel, target, args.kernel, options)
     write_atomically(output, result.text)
+    if result.tuning is not None:
+        _warn_unsampled(args.kernel, result.tuning, args.allow_unsampled)
     if result.search is not None:
         return _native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
@@ -386,6 +408,11 @@ def parser() -> argparse.ArgumentParser:
     tune_cmd.add_argument("--cast-cost", type=float, default=None, metavar="C",
                           help="native: cost of one interior cast (not an input's or the "
                                "result's), in float operations (default 4)")
+    tune_cmd.add_argument("--allow-unsampled", action="store_true",
+                          help=f"tune operations that fewer than {MIN_EXECUTIONS} validation "
+                               "inputs execute "
+                               "like the others (by default they keep the kernel's double or "
+                               "float precision, with a warning)")
     tune_cmd.set_defaults(run=cmd_tune)
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")

@@ -51,7 +51,9 @@ class Options:
     """How to tune: the seed, the sample size, the backend and the output format; for the
     native backend, the cap on casts, the search (greedy or snap), where its bits start
     (sgd or optimum) and the cost of an interior cast. Native options are None unless
-    given; `native_search`, `native_start` and `cost_model` apply the defaults."""
+    given; `native_search`, `native_start` and `cost_model` apply the defaults. With
+    `allow_unsampled`, sites few validation inputs run are tuned like the others
+    instead of keeping the baseline precision (`precisec.tune.coverage`)."""
 
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
@@ -61,6 +63,7 @@ class Options:
     search: str | None = None
     start: str | None = None
     cast_cost: float | None = None
+    allow_unsampled: bool = False
 
     @property
     def native_search(self) -> str:
@@ -219,7 +222,8 @@ def run(kernel: Kernel, target: float, source: str, options: Options = Options()
         if native and options.native_start == "optimum":
             bits = optimum_start(analysis)
         else:
-            tuning = tune(evaluator, target, options.seed, validation, analysis)
+            tuning = tune(evaluator, target, options.seed, validation, analysis,
+                          options.allow_unsampled)
             seconds.update(tuning.seconds)
             bits = tuning.bits
         search = None

@@ -20,6 +20,7 @@ from precisec.ir import Kernel, executions
 from precisec.semantics import noise
 from precisec.semantics.compiled import Evaluator
 from precisec.semantics.interpret import context
+from precisec.tune.coverage import keep_baseline, site_executions
 from precisec.tune.mapper import (
     K_ROUNDING,
     MAX_BITS,
@@ -122,6 +123,7 @@ class OperationRow:
     double_share: float
     bits: int | None = None
     budget_share: float | None = None
+    executed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,9 @@ class Analysis:
     uniform_bits: int | None
     optimum_bits: np.ndarray
 
+    executions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Per site, how many validation inputs execute it (`precisec.tune.coverage`)."""
+
     @property
     def optimum_mean_bits(self) -> float:
         return float(np.mean(self.optimum_bits)) if len(self.optimum_bits) else 0.0
@@ -143,16 +148,19 @@ class Analysis:
              budget_used: float = 1.0) -> list[OperationRow]:
         """One row per site. With bits, each site's share of the error budget: the
         fraction `budget_used` of τ² that was measured, apportioned among the sites by
-        their first-order contributions k²·S_i·4^-p_i (so the shares add up to it)."""
+        their first-order contributions k²·S_i·4^-p_i (so the shares add up to it);
+        `executed`, the share of the validation inputs that run the site."""
         total = float(np.sum(self.sensitivities)) or 1.0
         shares = None
+        executed = None if self.executions is None else self.executions / self.baseline.count
         if bits is not None:
             contributions = K_ROUNDING**2 * self.sensitivities * 4.0 ** -np.array(bits, float)
             shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
         return [OperationRow(k, site.loc.line, site.loc.col, site.op,
                              float(self.sensitivities[k]), float(self.sensitivities[k]) / total,
                              None if bits is None else int(bits[k]),
-                             None if shares is None else float(shares[k]))
+                             None if shares is None else float(shares[k]),
+                             None if executed is None else float(executed[k]))
                 for k, site in enumerate(self.kernel.sites)]
 
 
@@ -165,7 +173,8 @@ def analyze(evaluator: Evaluator, target: float, sample: Sample) -> Analysis:
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
     return Analysis(kernel, target, sens, baseline,
                     smallest_uniform_bits(evaluator, target, sample, sens),
-                    first_order_optimum(sens, target))
+                    first_order_optimum(sens, target),
+                    executions=site_executions(kernel, sample.inputs, sample.reference))
 
 
 def unreachable(kernel: Kernel, target: float) -> PrecisecError:
@@ -185,6 +194,8 @@ class Tuning:
     refinement: Refinement
     predicted_rmse: float
     seconds: dict[str, float] = field(default_factory=dict)
+    unsampled: tuple[int, ...] = ()
+    """The sites too few validation inputs execute (`precisec.tune.coverage`)."""
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -219,7 +230,7 @@ def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
 
 
 def tune(evaluator: Evaluator, target: float, seed: int, validation: Sample,
-         analysis: Analysis) -> Tuning:
+         analysis: Analysis, allow_unsampled: bool = False) -> Tuning:
     """Noise model by SGD, σ mapped to bits, then refinement against exact emulation on
     the validation sample."""
     kernel = evaluator.kernel
@@ -235,8 +246,12 @@ def tune(evaluator: Evaluator, target: float, seed: int, validation: Sample,
                         target, mapped, analysis.sensitivities, validation.reference)
     if refinement is None:
         raise unreachable(kernel, target)
+    refinement, unsampled = keep_baseline(
+        refinement, analysis.executions, kernel.baseline_bits, allow_unsampled,
+        lambda bits: validation.measure(evaluator.emulate(bits, validation.inputs).outputs))
     seconds["refinement"] = time.perf_counter() - clock
     clock = time.perf_counter()
     predicted = predicted_rmse(kernel, refinement.bits, validation.inputs, seed)
     seconds["prediction"] = time.perf_counter() - clock
-    return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds)
+    return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds,
+                  unsampled)
