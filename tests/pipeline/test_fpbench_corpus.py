@@ -1,0 +1,39 @@
+"""benchmarks/fpbench_corpus.py on a three-file corpus, through the batch runner: rows in
+file and FPCore order, an unsupported FPCore and an unreadable file with their located
+reasons, a supported one tuned and verified within its target."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import ROOT
+
+SAMPLES = Path(__file__).resolve().parents[1] / "unit" / "fpcore_samples"
+
+
+def test_a_small_corpus_report(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SAMPLES / "verhulst.fpcore", corpus / "b.fpcore")
+    (corpus / "a.fpcore").write_text(
+        '(FPCore (x) :name "loop" :pre (<= 0 x 1) (while (< x 1) ([x x (+ x 1)]) x))\n')
+    (corpus / "c.fpcore").write_text("(FPCore (x)\n")
+    report = tmp_path / "report.md"
+    ran = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fpbench_corpus.py"),
+                          "--corpus", str(corpus), "--out", str(report), "--samples", "500",
+                          "--jobs", "2"], capture_output=True, text=True, timeout=600,
+                         check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert "FPBench: 3 FPCores, 1 supported, 1 tuned, 1/1 within target" in ran.stdout
+    rows = [line for line in report.read_text().splitlines()
+            if line.startswith("| ") and ".fpcore |" in line]
+    assert [row.split(" | ")[:3] for row in rows] == [
+        ["| a.fpcore", "0", "loop"], ["| b.fpcore", "0", "verhulst"],
+        ["| c.fpcore", "-1", "(whole file)"]]
+    assert f"unsupported: {corpus / 'a.fpcore'}:1:" in rows[0]
+    assert "| supported |" in rows[1] and "| yes |" in rows[1]
+    assert f"unsupported: {corpus / 'c.fpcore'}:1:1:" in rows[2]
+    assert not list(tmp_path.glob(".*.tmp"))
