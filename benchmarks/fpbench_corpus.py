@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
                            strict=True):
         file, _, index, name, *_ = job
         if isinstance(result, batch.Failure):  # tune_entry records refusals itself
-            print(result, file=sys.stderr)
+            print(result, result.detail, sep="\n", file=sys.stderr)
             result = Result(file, index, name, True, reason=result.message, where=result.where,
                             stage="internal" if result.internal else "tuning")
         results[file, index] = result

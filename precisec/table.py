@@ -71,11 +71,11 @@ def tune_row(kernel_path: str, paper: dict, samples: int, seed: int) -> tuple[Ro
     result = flow.run(kernel, target, kernel_path, flow.Options(seed, samples))
     tuning, measured = result.tuning, result.verification.measurement
     row = Row(kernel.name, len(kernel.sites), target, float(paper["paper_rmse"]),
-               float(paper["paper_mean_bits"]), measured.rmse, measured.max_error,
-               tuning.mean_bits, tuning.predicted_rmse, tuning.analysis.optimum_mean_bits,
-               tuning.analysis.uniform_bits, tuning.analysis.baseline.rmse,
-               mean_bits(tuning.mapped_bits), tuning.refinement.bits_added,
-               tuning.refinement.bits_removed, time.perf_counter() - started)
+              float(paper["paper_mean_bits"]), measured.rmse, measured.max_error,
+              tuning.mean_bits, tuning.predicted_rmse, tuning.analysis.optimum_mean_bits,
+              tuning.analysis.uniform_bits, tuning.analysis.baseline.rmse,
+              mean_bits(tuning.mapped_bits), tuning.refinement.bits_added,
+              tuning.refinement.bits_removed, time.perf_counter() - started)
     return row, result.text
 
 
