@@ -300,6 +300,22 @@ def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) 
 _BITS_COMMENT = re.compile(r"/\* \d+:\d+ \w+, (\d+) bits \*/")
 
 
+def _tuned_text(path: Path) -> str:
+    """A tuned file's text; a binary or non-UTF-8 file is refused before gcc sees it."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise PrecisecError(SourceLoc(str(path), line, 1),
+                            "not a C source file (not UTF-8 text)") from None
+    if "\0" in text:
+        line = text[:text.index("\0")].count("\n") + 1
+        raise PrecisecError(SourceLoc(str(path), line, 1),
+                            "not a C source file (it contains NUL bytes)")
+    return text
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     kernel, target = kernel_and_target(args)
     tuned = Path(args.tuned)
@@ -307,11 +323,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise PrecisecError(SourceLoc(args.tuned, 1, 1), "no such file")
     from precisec import flow
 
-    text = tuned.read_text(errors="replace")
+    text = _tuned_text(tuned)
     native = "#include <mpfr.h>" not in text
     with Evaluator(kernel) as evaluator:
         sample = Sample.draw(evaluator, args.samples, test_seed(args.seed))
-    verification = flow.verify_text(kernel, text, sample, native=native)
+    verification = flow.verify_text(kernel, text, sample, native=native, source=tuned,
+                                    timeout=args.timeout)
     measured = verification.measurement
     bits = [int(b) for b in _BITS_COMMENT.findall(text)]
     ok = measured.rmse <= target
@@ -417,6 +434,9 @@ def parser() -> argparse.ArgumentParser:
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")
     check_cmd.add_argument("tuned", help="the tuned C file")
+    check_cmd.add_argument("--timeout", type=_target, default=None, metavar="SECONDS",
+                           help="stop the tuned program after SECONDS (default 60 s plus "
+                                "2 us per dynamic rounding operation of the run)")
     check_cmd.set_defaults(run=cmd_check)
     table_cmd = commands.add_parser("table", help="regenerate Table 1 from benchmarks_fptuner/")
     table_cmd.add_argument("--out", default="docs", help="output directory (default docs)")

@@ -109,15 +109,18 @@ class Result:
         return self.verification.measurement.rmse <= self.target
 
 
-def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False
-                ) -> Verification:
+def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False,
+                source: Path | None = None, timeout: float | None = None) -> Verification:
     """Compile C source held in memory, run it on the sample, compare with its
-    reference (and the branch decisions with the exact program's)."""
+    reference (and the branch decisions with the exact program's). `source` is the
+    file `text` was read from, if any: it is built in place, so errors are located in it.
+    The program is stopped after `timeout` seconds (`toolchain.default_timeout` if None)."""
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="precisec-verify-") as tmp:
-        path = Path(tmp) / f"{kernel.name}.c"
-        path.write_text(text)
-        run = run_tuned(path, kernel, sample.inputs, native=native)
+        path = source or Path(tmp) / f"{kernel.name}.c"
+        if source is None:
+            path.write_text(text)
+        run = run_tuned(path, kernel, sample.inputs, native=native, timeout=timeout)
     return Verification(sample.measure(run.outputs), time.perf_counter() - clock,
                         sample.divergence(run.branches))
 

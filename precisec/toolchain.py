@@ -172,8 +172,8 @@ def cflags_line(backend: str = "mpfr") -> str:
 
 # -- compiling and running ----------------------------------------------------------------
 
-_GCC_ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: ",
-                        re.M)
+_GCC_ERROR = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: "
+                        r"(?P<message>.*)$", re.M)
 
 
 def compile_c(sources: Sequence[Path], program: Path, *, flags: Sequence[str], mpfr: bool,
@@ -192,11 +192,17 @@ def compile_c(sources: Sequence[Path], program: Path, *, flags: Sequence[str], m
         return
     blamed = blame or sources[0]
     loc = SourceLoc(str(blamed), 1, 1)
-    for match in _GCC_ERROR.finditer(result.stderr):
+    errors = list(_GCC_ERROR.finditer(result.stderr))
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    first = lines[0] if lines else f"exit status {result.returncode}"
+    for match in errors:
         if Path(match["file"]).name == blamed.name:
             loc = SourceLoc(str(blamed), int(match["line"]), int(match["col"]))
+            first = match["message"]
             break
-    raise PrecisecError(loc, f"gcc could not build it:\n{result.stderr.strip()}")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    # One line, as every exit-2 message: gcc's first error in the file, and a count.
+    raise PrecisecError(loc, f"gcc could not build it: {first}{more}")
 
 
 class ProgramFailed(Exception):
