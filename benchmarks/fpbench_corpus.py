@@ -329,10 +329,11 @@ def parser() -> argparse.ArgumentParser:
                      help=f"directory of *.fpcore files (default {display_path(DEFAULT_CORPUS)})")
     top.add_argument("--out", type=Path, default=DEFAULT_OUT,
                      help=f"report to write (default {display_path(DEFAULT_OUT)})")
-    top.add_argument("--jobs", type=positive_int, default=1,
-                     help="FPCores run at once in local processes (default 1)")
-    top.add_argument("--scheduler", metavar="ADDRESS",
-                     help="run the FPCores on the Dask cluster whose scheduler is at ADDRESS")
+    engine = top.add_mutually_exclusive_group()
+    engine.add_argument("--jobs", type=positive_int, default=1,
+                        help="FPCores run at once in local processes (default 1)")
+    engine.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the FPCores on the Dask cluster whose scheduler is at ADDRESS")
     top.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                      help=f"inputs per sample (default {DEFAULT_SAMPLES})")
     top.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")

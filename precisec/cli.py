@@ -440,11 +440,12 @@ def parser() -> argparse.ArgumentParser:
     check_cmd.set_defaults(run=cmd_check)
     table_cmd = commands.add_parser("table", help="regenerate Table 1 from benchmarks_fptuner/")
     table_cmd.add_argument("--out", default="docs", help="output directory (default docs)")
-    table_cmd.add_argument("--jobs", type=positive_int, default=1,
-                           help="kernels run at once in local processes (default 1)")
-    table_cmd.add_argument("--scheduler", metavar="ADDRESS",
-                           help="run the kernels on the Dask cluster whose scheduler is at "
-                                "ADDRESS (tcp://host:8786) instead of local processes")
+    engine = table_cmd.add_mutually_exclusive_group()
+    engine.add_argument("--jobs", type=positive_int, default=1,
+                        help="kernels run at once in local processes (default 1)")
+    engine.add_argument("--scheduler", metavar="ADDRESS",
+                        help="run the kernels on the Dask cluster whose scheduler is at "
+                             "ADDRESS (tcp://host:8786) instead of local processes")
     table_cmd.add_argument("--no-timings", dest="timings", action="store_false",
                            help="leave the seconds column empty, so that two runs write "
                                 "byte-identical files")

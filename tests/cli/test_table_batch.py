@@ -105,3 +105,9 @@ def test_a_failing_kernel_is_reported_located_and_no_table_is_written(tmp_path: 
     assert summary == "Table 1: 1 of 2 kernels failed; table not written"
     assert [p.name for p in out.iterdir()] == ["tuned"]
     assert [p.name for p in (out / "tuned").iterdir()] == [f"{SMALL[0]}.tuned.c"]
+
+
+def test_jobs_and_a_scheduler_are_refused_together() -> None:
+    result = run_cli("table", "--jobs", "2", "--scheduler", "tcp://127.0.0.1:8786")
+    assert result.returncode == 2
+    assert "--scheduler: not allowed with argument --jobs" in result.stderr
