@@ -30,6 +30,7 @@ anything else is a located refusal.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -48,7 +49,7 @@ MAX_INDENT = 40
 _SPELLINGS = {name: "-" if name == "neg" else spec.fpcore for name, spec in OPS.items()
               if spec.fpcore and spec.kind in ("arith", "compare", "logic")}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_REWRITTEN = frozenset({":precision", ":precisec-rmse"})
+_REWRITTEN = frozenset({":precision", ":precisec-rmse", ":precisec-relrmse", ":precisec-bits"})
 
 Piece = str | Callable[[], list["Piece"]]
 """Output text, or a thunk giving more pieces (so rendering needs no recursion)."""
@@ -305,9 +306,21 @@ class _Writer:
         return "".join(out)
 
 
-def _pre(kernel: Kernel, names: Sequence[str]) -> str:
-    bounds = [f"(<= {p.lo[0]!r} {name} {p.hi[0]!r})" for p, name in zip(kernel.inputs, names,
-                                                                         strict=True)]
+def _pre(kernel: Kernel, names: Sequence[str]) -> str | None:
+    """The ranges as a :pre conjunction (an infinite side states no bound); None when no
+    argument has a bound. A C `pre` pragma has no FPCore spelling here: refused."""
+    if kernel.precondition is not None:
+        raise PrecisecError(kernel.precondition.loc, "--emit fpcore cannot express a C pre "
+                                                     "pragma; use --emit c")
+    bounds = []
+    for p, name in zip(kernel.inputs, names, strict=True):
+        lo, hi = p.lo[0], p.hi[0]
+        sides = [*([repr(lo)] if math.isfinite(lo) else []), name,
+                 *([repr(hi)] if math.isfinite(hi) else [])]
+        if len(sides) > 1:
+            bounds.append(f"(<= {' '.join(sides)})")
+    if not bounds:
+        return None
     return bounds[0] if len(bounds) == 1 else f"(and {' '.join(bounds)})"
 
 
@@ -321,10 +334,11 @@ def _header(kernel: Kernel) -> list[str]:
     title = given.get(":name", f'"{kernel.name}"')  # a C identifier needs no escapes
     lines = [f"(FPCore {kernel.name} ({' '.join(names)})", f" :name {title}",
              f" :precision {'binary32' if kernel.precision == 'float' else 'binary64'}"]
-    if kernel.inputs:
-        lines.append(f" :pre {given.get(':pre', _pre(kernel, names))}")
+    pre = given[":pre"] if ":pre" in given else _pre(kernel, names) if kernel.inputs else None
+    if pre is not None:
+        lines.append(f" :pre {pre}")
     if kernel.target_rmse is not None:
-        lines.append(f" :precisec-rmse {kernel.target_rmse!r}")
+        lines.append(f" :precisec-{kernel.target_metric} {kernel.target_rmse!r}")
     lines.extend(f" {key} {text}" for key, text in kept if key not in (":name", ":pre"))
     return lines
 

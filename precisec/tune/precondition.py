@@ -18,7 +18,6 @@ import flint
 import numpy as np
 from flint import arb
 
-from precisec.errors import PrecisecError
 from precisec.ir import BOOL, Eqn, Lit, Precondition, Var
 
 WORKING_BITS = 256
@@ -112,16 +111,6 @@ def _working_precision() -> Iterator[None]:
         yield
     finally:
         flint.ctx.prec = saved
-
-
-def check(pre: Precondition) -> None:
-    """Refuse, where it stands, an operation the sound evaluation has no rule for."""
-    for stmt in pre.region.stmts:
-        if not isinstance(stmt, Eqn):
-            raise PrecisecError(getattr(stmt, "loc", pre.loc), "a precondition may not "
-                                                                "branch or loop")
-        if stmt.op not in REAL_RULES and stmt.op not in OTHER_RULES:
-            raise PrecisecError(stmt.loc, f"'{stmt.op}' is not supported in a precondition")
 
 
 def _literal(lit: Lit) -> Value:

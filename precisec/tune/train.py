@@ -84,14 +84,18 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     """σ per site maximising mean log2 σ with the model's MSE at τ² = target²; `sens`
     are the kernel's sensitivities (`precisec.semantics.noise.sensitivities`), which
     give the starting point. With `relative`, the MSE is of the relative errors
-    (docs/method.md §8). With `pool`, inputs are drawn from its rows instead of uniformly
-    from the range box (unbounded ranges, preconditions: `precisec.tune.samples`)."""
+    (docs/method.md §8), always by the first-order moments: relative errors of points
+    drawn over all floating-point values span hundreds of orders of magnitude, and a
+    minibatch holding one overflowing perturbation would poison the Monte-Carlo gradient,
+    while rows of moments that are not finite are simply left out. With `pool`, inputs
+    are drawn from its rows instead of uniformly from the range box (unbounded ranges,
+    preconditions: `precisec.tune.samples`)."""
     configure_jax()
     n_sites = len(kernel.sites)
     if n_sites == 0:
         return TrainingResult(np.zeros(0), 0, True, 0.0)
     log_tau2 = 2.0 * math.log(target)
-    if sum(executions(kernel)) <= MONTE_CARLO_LIMIT:
+    if sum(executions(kernel)) <= MONTE_CARLO_LIMIT and not relative:
         constraint, data = _monte_carlo(kernel, log_tau2, config, relative, pool), ()
         total = float(np.sum(sens))
         start = math.log(target / math.sqrt(total)) if total > 0 else THETA_MAX
@@ -100,7 +104,8 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         inputs = _draw(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES,
                        pool)
         moments = site_moments(kernel, np.asarray(inputs), config.significand_aware, relative)
-        data = jnp.asarray(moments.mean(axis=0))
+        moments = moments[np.all(np.isfinite(moments), axis=1)]
+        data = jnp.asarray(moments.mean(axis=0) if len(moments) else np.zeros(n_sites))
         constraint = _moments(log_tau2)
         bits = first_order_optimum(np.asarray(sens, dtype=float), target)
         theta = jnp.clip(jnp.log(K_ROUNDING * jnp.exp2(-jnp.asarray(bits))),

@@ -36,7 +36,7 @@ from precisec.frontend.fpcore.forms import (
     precision_bits,
 )
 from precisec.frontend.fpcore.names import argument_identifiers
-from precisec.frontend.fpcore.pre import ranges, target_rmse
+from precisec.frontend.fpcore.pre import TARGET_PROPERTIES, domain, target, unwrap_let
 from precisec.frontend.fpcore.reader import (
     MAX_EXPONENT,
     Datum,
@@ -51,7 +51,7 @@ from precisec.frontend.fpcore.reader import (
 )
 from precisec.ir.builder import Builder
 from precisec.ir.check import verify
-from precisec.ir.core import REAL, Atom, Input, Kernel, Lit, Var
+from precisec.ir.core import REAL, Atom, Eqn, Input, Kernel, Lit, Region, Var
 from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
 
 _NEGATION = ARITH_UNARY["-"]
@@ -325,17 +325,62 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
     with _deep_recursion():
         try:
             result = body.expression(core.body, scope, context)
-            bounds = ranges(core, arguments)
+            pre = core.prop(":pre")
+            bounds, precondition = domain(
+                _precondition_region(core, [a.name for a in arguments], context),
+                None if pre is None else pre.loc, "" if pre is None else render(pre),
+                [a.name for a in arguments], "float" if float_kernel else "double")
             inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
                       for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
+            goal = target({key: core.prop(key) for key in TARGET_PROPERTIES})
             kernel = body.builder.kernel(
                 core.kernel_name, core.loc, inputs, params, True, (result,),
                 precision="float" if float_kernel else "double",
-                target_rmse=target_rmse(core),
-                properties=_kernel_properties(core, [a.name for a in arguments]))
+                target_rmse=None if goal is None else goal[1],
+                properties=_kernel_properties(core, [a.name for a in arguments]),
+                target_metric="rmse" if goal is None else goal[0],
+                precondition=precondition)
             return verify(kernel), body.site_bits
         except RecursionError as err:
             raise PrecisecError(core.loc, "expression nested too deeply") from err
+
+
+def _precondition_region(core: Core, names: Sequence[str], context: Precision
+                         ) -> Region | None:
+    """`:pre` as a boolean region over one fresh value per argument, built apart from the
+    body (its operations are no sites). Leading `let`/`let*` forms bind values it uses."""
+    pre = core.prop(":pre")
+    if pre is None:
+        return None
+    body = BodyBuilder(tuned=False)
+    params = [Var(REAL, (), _hint(name)) for name in names]
+    scope: dict[str, Atom] = dict(zip(names, params, strict=True))
+    while (form := unwrap_let(pre)) is not None:
+        kind, bindings, pre = form
+        inner = dict(scope)
+        bound: set[str] = set()
+        for binding in bindings:
+            if not (isinstance(binding, SList) and len(binding.items) == 2
+                    and isinstance(binding.items[0], Symbol)):
+                raise PrecisecError(binding.loc, f"malformed `{kind}` binding "
+                                                 f"`{show(binding)}`; expected [name expr]")
+            name = binding.items[0].name
+            if name in bound and kind == "let":
+                raise PrecisecError(binding.loc, f"`{name}` is bound twice in one `let`")
+            bound.add(name)
+            inner[name] = body.expression(binding.items[1], inner if kind == "let*" else scope,
+                                          context)
+        scope = inner
+    condition = body.condition(pre, scope, context)
+    if condition is False:
+        raise PrecisecError(pre.loc, f"`{show(pre)}` in :pre is always false")
+    if condition is True:
+        return None
+    region = body.builder.pop(params, (condition,))
+    for stmt in region.stmts:
+        if not isinstance(stmt, Eqn):
+            raise PrecisecError(stmt.loc, "a precondition may not branch or loop")
+    return region
 
 
 def _kernel_properties(core: Core, names: Sequence[str]) -> tuple[tuple[str, str], ...]:

@@ -1,145 +1,188 @@
-"""`:pre` to sampling ranges, and `:precisec-rmse` to the target.
+"""`:pre` to sampling ranges and a precondition, and the `:precisec-*` target properties.
 
-`:pre` must be a conjunction of constant bounds on each argument: the
-tightest bounds win, strict bounds are taken as closed (which changes nothing for uniform
-sampling), and the bounds are rounded to the nearest double, as range pragmas are.
+`:pre` is any boolean expression over the arguments (`let`/`let*` bindings, comparisons,
+`and`, `or`, `not`, arithmetic). It is built into a region of its own (no rounding sites;
+`precisec.ir.Precondition`), and its top-level conjuncts that bound one argument by a
+constant, like `(<= LO x HI)` or `(< x 1)`, become that argument's range:
+
+* the tightest bounds win; a strict bound is an open interval: since inputs are values of
+  the kernel's format, `(< x 1)` is exactly `x ≤` the largest double below 1, so the range
+  is closed at that value and its corners stay inside the domain;
+* a non-strict bound is rounded to the nearest double, as range pragmas are (so a C
+  kernel and its FPCore twin sample the same box);
+* `!=` conjuncts exclude a set of measure zero and are dropped;
+* an argument with no bound on a side is unbounded there (relative targets sample it
+  over the floating-point values; an RMSE target refuses it, `precisec.tune.samples`).
+
+When every conjunct was a bound or `!=`, the ranges say everything and there is no
+precondition; otherwise the whole `:pre` is kept and samplers reject the points where it
+does not certainly hold (docs/method.md §6).
 """
 
 from __future__ import annotations
 
+import math
+import operator
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from fractions import Fraction
-from itertools import pairwise
 
-from precisec.errors import PrecisecError
-from precisec.frontend.fpcore.forms import (
-    CONSTANT_VALUES,
-    NON_REAL_CONSTANTS,
-    Argument,
-    Core,
-    constant_text,
-)
+import numpy as np
+
+from precisec.errors import PrecisecError, SourceLoc
 from precisec.frontend.fpcore.reader import Datum, Number, SList, Symbol, head, show
+from precisec.ir import REAL, Atom, Eqn, Lit, Precondition, Region, Var
 
-_PRE_HINT = "only a conjunction (and ...) of constant bounds like (<= LO x HI)"
+TARGET_PROPERTIES = {":precisec-rmse": "rmse", ":precisec-relrmse": "relrmse",
+                     ":precisec-bits": "bits"}
+_MIRROR = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq"}
+_COMPARE = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
+            "eq": operator.eq, "ne": operator.ne}
 
 
-def _conjuncts(datum: Datum) -> Iterator[Datum]:
-    stack = [datum]
+def conjuncts(region: Region) -> Iterator[Atom]:
+    """The terms of the top-level `and` chain of a boolean region's result."""
+    defined = {stmt.out: stmt for stmt in region.stmts if isinstance(stmt, Eqn)}
+    stack: list[Atom] = [region.results[0]]
     while stack:
-        item = stack.pop()
-        if head(item) == "and":
-            assert isinstance(item, SList)
-            stack.extend(reversed(item.items[1:]))
-        elif not (isinstance(item, Symbol) and item.name == "TRUE"):
-            yield item
+        atom = stack.pop()
+        eqn = defined.get(atom) if isinstance(atom, Var) else None
+        if eqn is not None and eqn.op == "and":
+            stack.extend(reversed(eqn.args))
+        else:
+            yield atom
 
 
-def _bound_value(datum: Datum, names: set[str]) -> Fraction | str:
-    """A constant bound's exact value, or the argument it names."""
-    if isinstance(datum, Symbol) and datum.name in names:
-        return datum.name
-    if isinstance(datum, Number):
-        return datum.value
-    if isinstance(datum, Symbol) and datum.name in CONSTANT_VALUES:
-        return Fraction(Decimal(constant_text(datum.name)))
-    if isinstance(datum, SList) and head(datum) == "-" and len(datum.items) == 2:
-        inner = _bound_value(datum.items[1], set())
-        if isinstance(inner, Fraction):
-            return -inner
-    if isinstance(datum, Symbol) and datum.name in NON_REAL_CONSTANTS:
-        raise PrecisecError(datum.loc, f"range bound `{datum.name}` "
-                                       f"{NON_REAL_CONSTANTS[datum.name]}; ranges must be "
-                                       "finite")
-    if isinstance(datum, Symbol):
-        raise PrecisecError(datum.loc, f"`{datum.name}` in :pre is not an argument")
-    raise PrecisecError(datum.loc, f"`{show(datum)}` in :pre is neither an argument nor a "
-                                   f"constant number; {_PRE_HINT}")
+Bound = tuple[Fraction, bool]
+"""A constant bound and whether it is strict."""
 
 
-Bounds = dict[str, list[Fraction]]
-
-
-def _bounds(pre: Datum, names: set[str]) -> tuple[Bounds, Bounds]:
-    """Lower and upper bounds per argument from a :pre conjunction."""
-    lower: Bounds = {}
-    upper: Bounds = {}
-    for clause in _conjuncts(pre):
-        kind = head(clause)
-        if kind == "!=":
-            # Excluding single points removes a set of measure zero from the range box, so
-            # uniform sampling is unchanged; an input that does hit such a point and breaks
-            # the kernel is still caught by the reference's non-finite check.
-            assert isinstance(clause, SList)
-            for operand in clause.items[1:]:
-                _bound_value(operand, names)
-            continue
-        if kind not in ("<", "<=", ">", ">="):
-            what = f"`{kind}`" if kind else f"`{show(clause)}`"
-            raise PrecisecError(clause.loc, f"{what} in :pre is not supported; {_PRE_HINT}")
-        assert isinstance(clause, SList)
-        operands = [_bound_value(d, names) for d in clause.items[1:]]
-        if len(operands) < 2:
-            raise PrecisecError(clause.loc, f"`{kind}` in :pre needs two operands or more")
-        if kind in (">", ">="):
-            operands.reverse()
-        strict = kind in ("<", ">")
-        for left, right in pairwise(operands):
-            if isinstance(left, str) and isinstance(right, str):
-                raise PrecisecError(clause.loc, f"comparison between arguments `{left}` and "
-                                                f"`{right}` in :pre is not supported; "
-                                                f"{_PRE_HINT}")
-            if isinstance(right, str):
-                assert isinstance(left, Fraction)
-                lower.setdefault(right, []).append(left)
-            elif isinstance(left, str):
-                upper.setdefault(left, []).append(right)
-            elif left > right or (strict and left == right):
-                raise PrecisecError(clause.loc, f"`{show(clause)}` in :pre is always false")
-    return lower, upper
-
-
-def ranges(core: Core, arguments: Sequence[Argument]) -> list[tuple[float, float]]:
-    """The range of every argument, from :pre."""
-    pre = core.prop(":pre")
-    names = {a.name for a in arguments}
-    lower, upper = _bounds(pre, names) if pre is not None else ({}, {})
-    found = []
-    for argument in arguments:
-        lows, highs = lower.get(argument.name), upper.get(argument.name)
-        if pre is None or not (lows or highs):
-            raise PrecisecError(argument.loc, f"argument `{argument.name}` has no range: add "
-                                              f":pre (<= LO {argument.name} HI)")
-        if not lows or not highs:
-            missing = "lower" if not lows else "upper"
-            raise PrecisecError(argument.loc, f"argument `{argument.name}` has no {missing} "
-                                              f"bound in :pre; every argument needs a finite "
-                                              f"range like (<= LO {argument.name} HI)")
-        lo, hi = max(lows), min(highs)
-        if lo > hi:
-            raise PrecisecError(pre.loc, f"empty range for `{argument.name}` in :pre: "
-                                         f"{float(lo)!r} > {float(hi)!r}")
-        try:
-            found.append((float(lo), float(hi)))
-        except OverflowError as err:
-            raise PrecisecError(pre.loc, f"the range of `{argument.name}` is not finite as a "
-                                         "double") from err
-    return found
-
-
-def target_rmse(core: Core) -> float | None:
-    """The `:precisec-rmse` property: a positive double, or None."""
-    value = core.prop(":precisec-rmse")
-    if value is None:
+def _clause(atom: Atom, defined: dict[Var, Eqn], params: set[Var]
+            ) -> tuple[Var, str, Bound] | bool | None:
+    """A conjunct as (argument, "lo" or "hi", bound); True for a conjunct dropped (a `!=`
+    of a value, a true comparison of constants); None if it is neither. A false comparison
+    of constants is an error."""
+    eqn = defined.get(atom) if isinstance(atom, Var) else None
+    if eqn is None or eqn.op not in _COMPARE:
         return None
+    if eqn.op == "ne" and not all(isinstance(a, Lit) for a in eqn.args):
+        return True
+    left, right = eqn.args
+    op = eqn.op
+    if isinstance(left, Lit) and isinstance(right, Lit) and REAL == left.type == right.type:
+        if not _COMPARE[op](left.value, right.value):
+            raise PrecisecError(eqn.loc, "this comparison of constants in :pre is always false")
+        return True
+    if isinstance(left, Lit) and right in params:
+        left, right, op = right, left, _MIRROR[op]
+    if not (left in params and isinstance(right, Lit) and right.type == REAL):
+        return None
+    assert isinstance(left, Var)
+    if op == "eq":
+        return None
+    side = "hi" if op in ("lt", "le") else "lo"
+    return left, side, (right.value, op in ("lt", "gt"))
+
+
+def _format_value(value: float, precision: str) -> float:
+    return float(np.float32(value)) if precision == "float" else value
+
+
+def _step(value: float, up: bool, precision: str) -> float:
+    if precision == "float":
+        return float(np.nextafter(np.float32(value), np.float32(math.inf if up else -math.inf)))
+    return math.nextafter(value, math.inf if up else -math.inf)
+
+
+def inward(bound: Bound, side: str, precision: str) -> float:
+    """The range's end for a bound. A non-strict bound c is rounded to the nearest double,
+    as range pragmas are. A strict one is open: the end is the extreme value of the format
+    inside it, the smallest x > c for a lower bound, the largest x < c for an upper one;
+    ±inf when c is beyond the format's range on the open side."""
+    value, strict = bound
+    up = side == "lo"
+    if not strict:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+
+    def satisfies(x: float) -> bool:
+        if math.isinf(x):
+            return not up if x > 0 else up
+        exact = Fraction(x)
+        return (exact > value if strict else exact >= value) if up else \
+            (exact < value if strict else exact <= value)
+
+    try:
+        x = _format_value(float(value), precision)
+    except OverflowError:
+        x = math.inf if value > 0 else -math.inf
+    while not satisfies(x):
+        x = _step(x, up, precision)
+    while not math.isinf(x) and satisfies(back := _step(x, not up, precision)) \
+            and not math.isinf(back):
+        x = back
+    return x
+
+
+def domain(region: Region | None, loc: SourceLoc | None, text: str, names: Sequence[str],
+           precision: str) -> tuple[list[tuple[float, float]], Precondition | None]:
+    """Each argument's range (possibly infinite) and the precondition left when the
+    bounds do not say everything. `region` is the built `:pre` (None without one) over
+    one parameter per argument."""
+    if region is None:
+        return [(-math.inf, math.inf)] * len(names), None
+    assert loc is not None
+    params = list(region.params)
+    defined = {stmt.out: stmt for stmt in region.stmts if isinstance(stmt, Eqn)}
+    lows: dict[Var, list[Bound]] = {p: [] for p in params}
+    highs: dict[Var, list[Bound]] = {p: [] for p in params}
+    residual = False
+    for term in conjuncts(region):
+        clause = _clause(term, defined, set(params))
+        if clause is None:
+            residual = True
+        elif clause is not True:
+            assert not isinstance(clause, bool)
+            var, side, bound = clause
+            (lows if side == "lo" else highs)[var].append(bound)
+    ranges = []
+    for param, name in zip(params, names, strict=True):
+        lo = max((inward(b, "lo", precision) for b in lows[param]), default=-math.inf)
+        hi = min((inward(b, "hi", precision) for b in highs[param]), default=math.inf)
+        if lo > hi:
+            raise PrecisecError(loc, f"empty range for `{name}` in :pre: {lo!r} > {hi!r}")
+        ranges.append((lo, hi))
+    return ranges, Precondition(region, loc, text) if residual else None
+
+
+def target(core_prop: dict[str, Datum | None]) -> tuple[str, float] | None:
+    """The target property (`:precisec-rmse`, `:precisec-relrmse` or `:precisec-bits`):
+    its metric and a positive double, or None; two of them are an error."""
+    given = [(key, value) for key, value in core_prop.items() if value is not None]
+    if len(given) > 1:
+        raise PrecisecError(given[1][1].loc, f"`{given[1][0]}` and `{given[0][0]}`: one "
+                                             "error target per FPCore")
+    if not given:
+        return None
+    key, value = given[0]
+    assert value is not None
     if not isinstance(value, Number) or value.value <= 0:
-        raise PrecisecError(value.loc, f"`:precisec-rmse` must be a positive number, got "
+        raise PrecisecError(value.loc, f"`{key}` must be a positive number, got "
                                        f"`{show(value)}`")
     try:
-        target = float(value.value)
+        number = float(value.value)
     except OverflowError as err:
-        raise PrecisecError(value.loc, "`:precisec-rmse` is not finite as a double") from err
-    if target == 0:
-        raise PrecisecError(value.loc, "`:precisec-rmse` underflows to 0 as a double")
-    return target
+        raise PrecisecError(value.loc, f"`{key}` is not finite as a double") from err
+    if number == 0:
+        raise PrecisecError(value.loc, f"`{key}` underflows to 0 as a double")
+    return TARGET_PROPERTIES[key], number
+
+
+def unwrap_let(datum: Datum) -> tuple[str, Sequence[Datum], Datum] | None:
+    """(`let` or `let*`, bindings, body) of a `let` form, else None."""
+    if head(datum) in ("let", "let*") and isinstance(datum, SList) and len(datum.items) == 3 \
+            and isinstance(datum.items[1], SList):
+        assert isinstance(datum.items[0], Symbol)
+        return datum.items[0].name, datum.items[1].items, datum.items[2]
+    return None
