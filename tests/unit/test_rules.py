@@ -11,7 +11,7 @@ import pytest
 
 from precisec.backend import cdouble, mpfr, native
 from precisec.ops import OPS
-from precisec.semantics import interpret, jax_rules
+from precisec.semantics import bound_rules, interpret, jax_rules
 
 ARRAY_OPS = {"load", "store"}  # handled by each evaluator's array code, not a rule table
 REAL = {name for name, spec in OPS.items() if spec.kind == "arith"}
@@ -22,6 +22,8 @@ EXACT_REAL = REAL - ROUNDING
 @pytest.mark.parametrize(("interpreter", "covered"), [
     ("defining interpreter", set(interpret.REAL_RULES) | set(interpret.OTHER_RULES)),
     ("JAX noise model", set(jax_rules.REAL_RULES) | set(jax_rules.OTHER_RULES) | {"zeros"}),
+    # The sound bound's tape builds leaves for zeros and itof itself.
+    ("sound bound", set(bound_rules.RULES) | set(bound_rules.OTHER_RULES) | {"zeros", "itof"}),
 ])
 def test_evaluators_cover_every_operation(interpreter: str, covered: set[str]) -> None:
     missing = set(OPS) - ARRAY_OPS - covered
