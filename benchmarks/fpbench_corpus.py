@@ -7,12 +7,15 @@
 For every FPCore of every *.fpcore file (files sorted, FPCores in file order):
 
 * unsupported by the FPCore frontend: the located reason (file:line:col) is recorded;
-* supported: the baseline RMSE is measured (every rounding operation emulated at the
-  kernel's type precision, 53 bits for binary64, on the validation sample against the
-  exact reference), the target is set to 8× that (8 × 2^-p × RMS of the exact output
-  when the baseline RMSE is 0), and the kernel goes through `precisec.flow.run`, the one
-  flow of `precisec tune`: tune, emit the MPFR C, compile and run it on a fresh test
-  sample, compare the measured RMSE with the target.
+* supported: the FPCore's natural target is chosen (`natural_target`): its own
+  `:precisec-*` property if it has one; else, for an FPCore with an argument that has no
+  finite range, Herbie's bits of error, 3 bits (a factor 8) above the baseline's; else an
+  RMSE 8× the baseline's (8 × 2^-p × RMS of the exact output when that is 0). The
+  baseline emulates every rounding operation at the kernel's own precision (53 bits for
+  binary64, 24 for binary32) on the validation sample against the exact reference. The
+  kernel then goes through `precisec.flow.run`, the one flow of `precisec tune`: tune,
+  emit the MPFR C, compile and run it on a fresh test sample, compare the measured error
+  with the target.
 
 A `PrecisecError` during tuning (a non-finite result on the domain, an unreachable
 target, ...) is recorded as a refusal with its located message, never a traceback; any
@@ -43,12 +46,15 @@ from precisec.files import write_atomically
 
 if TYPE_CHECKING:
     from precisec.ir import Kernel
+    from precisec.tune.metrics import Target
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "fpbench"
 DEFAULT_OUT = REPO / "docs" / "fpbench.md"
 DEFAULT_SAMPLES = 10_000
 TARGET_FACTOR = 8.0
+BITS_MARGIN = math.log2(TARGET_FACTOR)
+"""Bits of error a bits target allows above the baseline's: the same factor 8."""
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,10 @@ class Result:
     name: str
     supported: bool
     operations: int | None = None
-    double_rmse: float | None = None
+    double_error: float | None = None
     target: float | None = None
     zero_double: bool = False
-    rmse: float | None = None
+    error: float | None = None
     max_error: float | None = None
     mean_bits: float | None = None
     optimum_mean_bits: float | None = None
@@ -72,14 +78,17 @@ class Result:
     where: str | None = None
     stage: str | None = None
     """Where a refusal happened: "frontend" (unsupported), "tuning" or "internal" (a bug)."""
+    metric: str = "rmse"
+    """What `double_error`, `target`, `error` and `max_error` measure (rmse or bits)."""
+    acceptance: float = 1.0
 
     @property
     def tuned(self) -> bool:
-        return self.rmse is not None
+        return self.error is not None
 
     @property
     def within_target(self) -> bool:
-        return self.tuned and self.target is not None and self.rmse <= self.target
+        return self.tuned and self.target is not None and self.error <= self.target
 
 
 def display_path(path: Path) -> str:
@@ -104,62 +113,77 @@ def revision() -> str | None:
     return f"{commit} with local changes to precisec/" if dirty else commit
 
 
-def relative_target(path: str, file: str, index: int, samples: int,
-                    seed: int) -> tuple[Kernel, float, float, bool]:
-    """FPCore number `index` as a kernel, its baseline RMSE on the validation sample (the
-    one `flow.run` draws), the target (the 8× rule) and whether the zero-baseline rule
-    set it."""
+def natural_target(text: str, file: str, index: int, samples: int,
+                   seed: int) -> tuple[Kernel, Target, float, bool]:
+    """FPCore number `index` of `text` (the file `file`) as a kernel, its natural target
+    (the module docstring), the baseline's error in the target's metric on the validation
+    sample (the one `flow.run` draws), and whether the zero-baseline rule set the
+    target."""
     import numpy as np
 
     from precisec.errors import PrecisecError
     from precisec.frontend.fpcore import parse_fpcore
     from precisec.semantics.compiled import Evaluator
-    from precisec.tune.samples import Sample, validation_seed
+    from precisec.tune.metrics import Target
+    from precisec.tune.samples import Sample, unbounded, validation_seed
     from precisec.tune.tuner import uniform
 
-    kernel = parse_fpcore(Path(path).read_text(), file, index=index)
+    kernel = parse_fpcore(text, file, index=index)
+    given = None if kernel.target_rmse is None else Target(kernel.target_metric,
+                                                           kernel.target_rmse)
+    metric = given.metric if given else "bits" if np.any(unbounded(kernel)) else "rmse"
     with Evaluator(kernel) as evaluator:
-        validation = Sample.draw(evaluator, samples, validation_seed(seed))
+        validation = Sample.draw(evaluator, samples, validation_seed(seed), metric=metric)
         baseline = evaluator.emulate(uniform(kernel, kernel.baseline_bits), validation.inputs)
-    double_rmse = validation.measure(baseline.outputs).rmse
-    if double_rmse > 0:
-        return kernel, double_rmse, TARGET_FACTOR * double_rmse, False
+    double_error = validation.measure(baseline.outputs).value
+    if given is not None:
+        return kernel, given, double_error, False
+    if metric == "bits":
+        return kernel, Target("bits", double_error + BITS_MARGIN), double_error, False
+    if double_error > 0:
+        return kernel, Target("rmse", TARGET_FACTOR * double_error), double_error, False
     exact = validation.reference.hi + validation.reference.lo
     exact_rms = float(np.sqrt(np.mean(exact**2)))
     if not (exact_rms > 0 and math.isfinite(exact_rms)):
         raise PrecisecError(kernel.loc, "the double RMSE and the exact output are both 0 "
                                         "on the sample; no relative target")
-    return kernel, double_rmse, TARGET_FACTOR * 2.0**-kernel.baseline_bits * exact_rms, True
+    return kernel, Target("rmse", TARGET_FACTOR * 2.0**-kernel.baseline_bits * exact_rms), \
+        double_error, True
 
 
-def tune_entry(file: str, path: str, index: int, name: str, samples: int,
+def tune_entry(file: str, text: str, index: int, name: str, samples: int,
                seed: int) -> Result:
-    """Tune FPCore number `index` of `path` at 8× its baseline RMSE through `flow.run`
-    (which verifies the compiled C on the test sample)."""
+    """Tune FPCore number `index` of `text` (the file `file`) at its natural target
+    through `flow.run` (which verifies the compiled C on the test sample). The job carries
+    the text, so a cluster's workers need not see the corpus."""
     from precisec import flow
     from precisec.errors import PrecisecError
 
     started = time.perf_counter()
     operations: int | None = None
-    double_rmse: float | None = None
-    target: float | None = None
+    double_error: float | None = None
+    target: Target | None = None
     zero_double = False
     try:
-        kernel, double_rmse, target, zero_double = relative_target(path, file, index,
+        kernel, target, double_error, zero_double = natural_target(text, file, index,
                                                                    samples, seed)
         operations = len(kernel.sites)
-        result = flow.run(kernel, target, path, flow.Options(seed=seed, samples=samples))
+        result = flow.run(kernel, target, file, flow.Options(seed=seed, samples=samples))
     except (PrecisecError, RuntimeError) as err:
         located = isinstance(err, PrecisecError)
-        return Result(file, index, name, True, operations, double_rmse, target, zero_double,
+        return Result(file, index, name, True, operations, double_error,
+                      None if target is None else target.value, zero_double,
                       reason=err.message if located else str(err),
                       where=str(err.loc) if located else None, stage="tuning",
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started,
+                      metric="rmse" if target is None else target.metric)
     assert result.tuning is not None
     measured = result.verification.measurement
-    return Result(file, index, name, True, operations, result.analysis.baseline.rmse, target,
-                  zero_double, measured.rmse, measured.max_error, result.tuning.mean_bits,
-                  result.analysis.optimum_mean_bits, time.perf_counter() - started)
+    return Result(file, index, name, True, operations, result.analysis.baseline.value,
+                  target.value, zero_double, measured.value, measured.max_error,
+                  result.tuning.mean_bits, result.analysis.optimum_mean_bits,
+                  time.perf_counter() - started, metric=target.metric,
+                  acceptance=result.acceptance)
 
 
 # -- refusal reasons, grouped ------------------------------------------------------------------
@@ -220,6 +244,7 @@ def summary(results: list[Result]) -> dict:
         "refused_while_tuning": sum(r.stage == "tuning" for r in results),
         "within_target": sum(r.within_target for r in results),
         "zero_double": sum(r.zero_double for r in tuned),
+        "metrics": Counter(r.metric for r in tuned),
         "mean_bits": sum(r.mean_bits or 0.0 for r in tuned) / len(tuned) if tuned else None,
         "refusals": sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0])),
     }
@@ -238,19 +263,29 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "located reason the frontend gives (`file:line:col`). A supported one goes through "
         "`precisec.flow.run`, the same flow as `precisec tune`:",
         "",
-        "1. **Double baseline.** Every rounding operation is emulated at 53 bits (IEEE double, "
-        "correctly rounded; 24 bits for a binary32 core) on the validation sample and "
-        "compared with the exact reference; this is the *double RMSE*.",
-        f"2. **Target (the {TARGET_FACTOR:g}× rule).** The target RMSE is "
-        f"{TARGET_FACTOR:g} × the double RMSE: a budget a little looser than double, so the "
-        "tuner has room to lower precisions. When the double RMSE is 0 (every operation "
-        f"exact in double on the sample), the target is {TARGET_FACTOR:g} × 2^-53 (2^-24 for "
-        "binary32) × the RMS "
-        "of the exact output instead; such rows are marked †.",
-        "3. **Tune** (noise model by SGD, mapping to bits, refinement against exact "
-        "emulation on the same validation sample) and emit the MPFR C.",
-        "4. **Verify.** The C is compiled with gcc and MPFR and run on a fresh test sample "
-        "(its own seed, never used for training or refinement); *our RMSE* is measured "
+        "1. **Sample.** Inputs are uniform in each finite range; an argument with no finite "
+        "range (on one side or both) is sampled as Herbie does, uniformly over the finite "
+        "floating-point values of its type within its bounds. A `:pre` that is more than "
+        "bounds is met by rejection sampling, evaluated soundly in ball arithmetic; under a "
+        "bits target, points whose exact result is not finite are rejected too "
+        "(docs/method.md §6). *Kept* is the share of drawn points kept, where below 100%.",
+        "2. **Baseline.** Every rounding operation is emulated at the FPCore's own precision "
+        "(53 bits for binary64, 24 for binary32, IEEE correctly rounded) on the validation "
+        "sample and compared with the exact reference; this is the *double error*, in the "
+        "row's metric.",
+        "3. **Target (the natural one).** The FPCore's own `:precisec-*` property if it has "
+        f"one. Otherwise, with an unbounded argument: Herbie's *bits* of error (mean "
+        f"log2(1 + ulp distance), docs/method.md §8), {BITS_MARGIN:g} bits above the "
+        f"baseline's (the factor {TARGET_FACTOR:g}). Otherwise an *RMSE* {TARGET_FACTOR:g} × "
+        "the double RMSE: a budget a little looser than double, so the tuner has room to "
+        "lower precisions. When the double RMSE is 0 (every operation exact in double on "
+        f"the sample), the target is {TARGET_FACTOR:g} × 2^-53 (2^-24 for binary32) × the "
+        "RMS of the exact output instead; such rows are marked †.",
+        "4. **Tune** (noise model by SGD, mapping to bits, refinement against exact "
+        "emulation on the same validation sample, in the target's metric) and emit the "
+        "MPFR C.",
+        "5. **Verify.** The C is compiled with gcc and MPFR and run on a fresh test sample "
+        "(its own seed, never used for training or refinement); *our error* is measured "
         "from the compiled program's outputs against the exact reference, not from the "
         "model or the emulator.",
         "",
@@ -264,11 +299,12 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "",
         "`let` and `let*`, the operations of precisec's operation table by their FPCore "
         "names, numbers and the FPCore constants, `(! :precision binary64 …)` annotations "
-        "(`:precision binary32` on the core makes a float kernel), `:pre` as a conjunction "
-        "of constant bounds on each argument (these become the input ranges) and "
-        "`:precisec-rmse T` as the target. `(if c a b)` is a branch, a `Cond` region of "
-        "the IR (docs/method.md §1): only the taken side runs, so the other side may be "
-        "undefined there (`(if (< x 0) (sqrt (- x)) (sqrt x))` is fine), and verification "
+        "(`:precision binary32` on the core makes a float kernel), `:pre` as any boolean "
+        "expression (with `let`): its constant bounds on an argument become the input "
+        "ranges, strict ones open, and the rest is a precondition; `:precisec-rmse T`, "
+        "`:precisec-relrmse T` or `:precisec-bits T` as the target. `(if c a b)` is a "
+        "branch, a `Cond` region of the IR (docs/method.md §1): only the taken side runs, "
+        "so the other side may be undefined there (`(if (< x 0) (sqrt (- x)) (sqrt x))` is fine), and verification "
         "compares the tuned program's branch decisions with the exact program's. An "
         "argument whose FPCore name is not a usable C identifier gets a C name in the "
         "kernel and the emitted C (`x-y` → `x_y`, `sr*` → `sr_`, `sin` → `v_sin`, "
@@ -285,6 +321,8 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         f"**{s['tuned']}**; refused while tuning: {s['refused_while_tuning']}.",
         f"* Within target (measured from the compiled C): **{s['within_target']} of "
         f"{s['tuned']}**.",
+        "* Targets of the tuned FPCores: " + (", ".join(
+            f"{n} {metric}" for metric, n in sorted(s["metrics"].items())) or "none") + ".",
     ]
     if s["mean_bits"] is not None:
         lines.append(f"* Mean bits over the tuned FPCores: {s['mean_bits']:.2f} (double: 53).")
@@ -305,17 +343,21 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "",
         "## Per benchmark",
         "",
-        "| file | # | name | status | ops | double RMSE | target | our RMSE | within target "
-        "| mean bits | seconds |",
-        "|---|---:|---|---|---:|---:|---:|---:|---|---:|---:|",
+        "| file | # | name | status | ops | metric | double error | target | our error "
+        "| within target | mean bits | kept | seconds |",
+        "|---|---:|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in results:
-        target = _number(r.target) + (" †" if r.zero_double and r.target is not None else "")
+        spec = ".2f" if r.metric == "bits" else ".3g"
+        target = _number(r.target, spec) + (" †" if r.zero_double and r.target is not None
+                                            else "")
+        kept = "—" if r.acceptance >= 1 or not r.tuned else f"{r.acceptance:.1%}"
         lines.append(
             f"| {_cell(Path(r.file).name)} | {r.index} | {_cell(r.name)} | {_cell(_status(r))} "
-            f"| {'—' if r.operations is None else r.operations} | {_number(r.double_rmse)} "
-            f"| {target} | {_number(r.rmse)} | {_within(r)} | {_number(r.mean_bits, '.2f')} "
-            f"| {_number(r.seconds, '.1f')} |")
+            f"| {'—' if r.operations is None else r.operations} "
+            f"| {r.metric if r.supported else '—'} | {_number(r.double_error, spec)} "
+            f"| {target} | {_number(r.error, spec)} | {_within(r)} "
+            f"| {_number(r.mean_bits, '.2f')} | {kept} | {_number(r.seconds, '.1f')} |")
     lines.append("")
     return "\n".join(lines)
 
@@ -342,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from precisec.errors import PrecisecError
+    from precisec.frontend import read_source
     from precisec.frontend.fpcore import read_fpcores
 
     started = time.perf_counter()
@@ -357,8 +400,9 @@ def run(args: argparse.Namespace) -> int:
     for path in files:
         file = display_path(path)
         try:
-            entries = read_fpcores(path.read_text(), file)
-        except PrecisecError as err:  # the whole file is unreadable as s-expressions
+            text = read_source(path)
+            entries = read_fpcores(text, file)
+        except PrecisecError as err:  # the whole file is unreadable, or not s-expressions
             order.append((file, -1))
             results[file, -1] = Result(file, -1, "(whole file)", False, reason=err.message,
                                        where=str(err.loc), stage="frontend")
@@ -366,7 +410,7 @@ def run(args: argparse.Namespace) -> int:
         for e in entries:
             order.append((file, e.index))
             if e.supported:
-                jobs.append((file, str(path), e.index, e.name, args.samples, args.seed))
+                jobs.append((file, text, e.index, e.name, args.samples, args.seed))
             else:
                 results[file, e.index] = Result(
                     file, e.index, e.name, False, reason=e.reason or "unsupported",

@@ -7,6 +7,7 @@ cluster with `--scheduler`); every file is written atomically once all kernels a
 an interrupted or failed run leaves the previous table intact. A kernel that fails is
 reported with its located error and no table is written (a table with a kernel missing is
 not Table 1); the tuned files of the kernels that succeeded are written all the same.
+Paths and kernel files are read before any work, so a missing one is a located error.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from precisec import batch
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.files import write_atomically
+from precisec.frontend import read_source
 
 PAPER_FILE = "table1_paper.json"
 
@@ -58,15 +60,17 @@ class Row:
         return self.mean_bits < self.paper_mean_bits
 
 
-def tune_row(kernel_path: str, paper: dict, samples: int, seed: int) -> tuple[Row, str]:
-    """Tune one kernel, verified by running its tuned C; its row and the tuned C text
-    (returned, not written: on a cluster the job runs on another machine)."""
+def tune_row(kernel_path: str, source: str, paper: dict, samples: int,
+             seed: int) -> tuple[Row, str]:
+    """Tune one kernel (`source` is the text of `kernel_path`), verified by running its
+    tuned C; its row and the tuned C text. The job carries the text and returns the
+    tuned text, so on a cluster the workers need not see the client's files."""
     from precisec import flow
-    from precisec.frontend.c import load_c
+    from precisec.frontend.c import parse_c
     from precisec.tune.tuner import mean_bits
 
     started = time.perf_counter()
-    kernel = load_c(kernel_path)
+    kernel = parse_c(source, kernel_path)
     target = float(paper["fptuner_bound"])
     result = flow.run(kernel, target, kernel_path, flow.Options(seed, samples))
     tuning, measured = result.tuning, result.verification.measurement
@@ -208,7 +212,9 @@ def run_table(args: argparse.Namespace) -> int:
     error) if a kernel fails, after reporting every failure."""
     bench, papers, out = checked_paths(args)
     started = time.perf_counter()
-    jobs = [(str(bench / f"{p['benchmark']}.c"), p, args.samples, args.seed) for p in papers]
+    paths = [str(bench / f"{p['benchmark']}.c") for p in papers]
+    jobs = [(path, read_source(path), p, args.samples, args.seed)
+            for path, p in zip(paths, papers, strict=True)]
     results = batch.run(tune_row, jobs, [p["benchmark"] for p in papers], workers=args.jobs,
                         scheduler=args.scheduler, what="kernels")
     tuned = [r for r in results if not isinstance(r, batch.Failure)]
