@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, TypeVar
 
 from precisec.errors import PrecisecError
 
+R = TypeVar("R")
 SCHEDULER_TIMEOUT = "20s"
 """How long to wait for the Dask scheduler before giving up (a wrong address fails fast)."""
 
@@ -45,7 +46,13 @@ class Failure:
         return f"{self.label}: {kind}: {self.message}"
 
 
-def call(function: Callable[..., Any], label: str, arguments: tuple) -> Any:
+def _internal(label: str, err: Exception) -> Failure:
+    """An exception that is a bug (or a lost worker) as a failure, with its traceback."""
+    return Failure(label, f"{type(err).__name__}: {err}", internal=True,
+                   detail=traceback.format_exc())
+
+
+def call(function: Callable[..., R], label: str, arguments: tuple) -> R | Failure:
     """Run one job where it is scheduled; an exception becomes a `Failure`."""
     try:
         return function(*arguments)
@@ -54,26 +61,26 @@ def call(function: Callable[..., Any], label: str, arguments: tuple) -> Any:
     except RuntimeError as err:  # a tool failed or timed out (toolchain): not a bug
         return Failure(label, str(err))
     except Exception as err:
-        return Failure(label, f"{type(err).__name__}: {err}", internal=True,
-                       detail=traceback.format_exc())
+        return _internal(label, err)
 
 
-def run(function: Callable[..., Any], jobs: Sequence[tuple], labels: Sequence[str], *,
-        workers: int = 1, scheduler: str | None = None, what: str = "jobs") -> list[Any]:
+def run(function: Callable[..., R], jobs: Sequence[tuple], labels: Sequence[str], *,
+        workers: int = 1, scheduler: str | None = None, what: str = "jobs"
+        ) -> list[R | Failure]:
     """`function(*job)` for every job, in `workers` spawned local processes or on the
     Dask scheduler at `scheduler`; the results (or `Failure`s) in the order of `jobs`.
     `labels` name the jobs in failures and progress; `what` names them on the bar."""
     if len(labels) != len(jobs):
         raise ValueError("one label per job")
-    results: list[Any] = [None] * len(jobs)
+    results: dict[int, R | Failure] = {}
     if not jobs:
-        return results
+        return []
     with _progress(len(jobs), what) as bar:
         for index, result in _completions(function, jobs, labels, workers, scheduler):
             results[index] = result
             bar.set_postfix_str(labels[index], refresh=False)
             bar.update()
-    return results
+    return [results[index] for index in range(len(jobs))]
 
 
 def _progress(total: int, what: str) -> Any:
@@ -123,8 +130,7 @@ def _outcome(future: Any, label: str) -> Any:
     try:
         return future.result()
     except Exception as err:
-        return Failure(label, f"{type(err).__name__}: {err}", internal=True,
-                       detail=traceback.format_exc())
+        return _internal(label, err)
 
 
 def failures(results: Iterable[Any]) -> list[Failure]:
