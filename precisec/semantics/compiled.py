@@ -408,7 +408,22 @@ class Evaluator:
                 final_hashes[pending[agree]] = hashes[agree]
             pending, values, level = pending[~agree], check[~agree], higher
             hashes = None if check_hashes is None else check_hashes[~agree]
+        if not discard:
+            self._check_range(final[:, :, 0], inputs)
         return Reference(final[:, :, 0], final[:, :, 1], final_hashes, used)
+
+    def _check_range(self, results: np.ndarray, inputs: np.ndarray) -> None:
+        """Refuse exact results that overflow the kernel's type: the real value exists
+        (MPFR's exponent range is huge) but the tuned program's result cannot hold it, so
+        no error can be measured there."""
+        kind = np.float32 if self.kernel.precision == "float" else np.float64
+        largest = float(np.finfo(kind).max)
+        outside = ~np.all(np.abs(results) <= largest, axis=1)
+        if np.any(outside):
+            row = int(np.argmax(outside))
+            raise PrecisecError(self.kernel.loc, f"the exact result overflows "
+                                f"{self.kernel.precision} (beyond ±{largest:.4g}) at "
+                                f"{self._point(inputs[row])}")
 
     # -- running the program ----------------------------------------------------------------
     def _inputs(self, inputs: np.ndarray) -> np.ndarray:

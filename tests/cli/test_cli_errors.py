@@ -136,6 +136,13 @@ CASES: dict[str, Case] = {
                                "#pragma precisec rmse(1e-10)\n"
                                "double f(double x) {\n    return 2.0 / x;\n}\n", 4, 16,
                                r"('div'|'/').*non-finite"),
+    # a result beyond the kernel's type: the real value exists, the program cannot return it
+    "exp overflows double": c("#pragma precisec range(x, 0, 1000)\n#pragma precisec rmse(1e-10)\n"
+                              "double f(double x) {\n    return exp(x);\n}\n", 3, 8,
+                              r"overflows double .*at x=1000\.0$"),
+    "expf overflows float": c("#pragma precisec range(x, 0, 100)\n#pragma precisec rmse(1e-5)\n"
+                              "float f(float x) {\n    return expf(x);\n}\n", 3, 7,
+                              r"overflows float .*at x=100\.0$"),
     # names the generated code reserves
     "reserved prefix pc_": c(H + F + "    double pc_t = x;\n" + BODY_END, 5, 12,
                              r"'pc_t' starts with 'pc_', which is reserved"),
