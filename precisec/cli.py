@@ -129,7 +129,35 @@ def _analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
     }
 
 
+def _analyze_without_target(args: argparse.Namespace, kernel: Kernel) -> int:
+    """`analyze` of a kernel with no error target: everything that does not need one
+    (per-site sensitivities, shares and coverage; the baseline's RMSE and max error).
+    The analysis runs at a nominal target whose own figures are not printed."""
+    from precisec import flow
+
+    analysis = flow.analysis_of(kernel, 1.0, flow.Options(args.seed, args.samples))
+    baseline = analysis.baseline
+    if args.json:
+        print(json.dumps({"kernel": kernel.name, "target_rmse": None,
+                          "operations": [row.__dict__ for row in analysis.rows()],
+                          "double_rmse": baseline.rmse,
+                          "double_max_error": baseline.max_error}, indent=2))
+        return 0
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, no error "
+          f"target, {args.samples} inputs (seed {args.seed})")
+    print("\n".join(_rows_text(analysis, None)))
+    _print_table([(f"{kernel.precision} baseline RMSE", f"{baseline.rmse:.3e}"),
+                  (f"{kernel.precision} baseline max error", f"{baseline.max_error:.3e}"),
+                  ("smallest uniform precision, first-order optimum",
+                   "need a target: #pragma precisec rmse(T) or --rmse T")])
+    return 0
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
+    kernel = load_kernel(args.kernel, args.function)
+    given = [getattr(args, m, None) for m in ("rmse", "relrmse", "bits")]
+    if kernel.target_rmse is None and all(g is None for g in given):
+        return _analyze_without_target(args, kernel)
     kernel, target = kernel_and_target(args)
     from precisec import flow
 

@@ -261,3 +261,20 @@ def test_extreme_ranges_and_targets_are_analysed_quietly(tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     assert json.loads(result.stdout)["uniform_bits"] is not None
+
+
+def test_analyze_without_a_target_prints_what_needs_none(tmp_path: Path) -> None:
+    """No rmse pragma and no --rmse: sensitivities, shares, coverage and the baseline,
+    and no figure that would need a target."""
+    source = tmp_path / "untargeted.c"
+    source.write_text("#pragma precisec range(x, 1, 2)\n"
+                      "double f(double x) {\n    return x * x + 1.0;\n}\n")
+    text = run_cli("analyze", str(source), "--samples", "300")
+    assert text.returncode == 0, text.stderr
+    assert "no error target" in text.stdout and "double baseline RMSE" in text.stdout
+    assert re.search(r"^\s*3:14\s+mul\s+[\d.e+-]+\s+[\d.]+%\s+100\.0%", text.stdout, re.M)
+    report = json.loads(run_cli("analyze", str(source), "--samples", "300", "--json").stdout)
+    assert report["target_rmse"] is None and 0 < report["double_rmse"] < 1e-15
+    assert [(o["line"], o["col"], o["op"]) for o in report["operations"]] == [
+        (3, 14, "mul"), (3, 18, "add")]
+    assert "uniform_bits" not in report and "first_order_optimum_mean_bits" not in report

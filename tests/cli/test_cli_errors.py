@@ -169,7 +169,8 @@ CASES: dict[str, Case] = {
                                 args=("tune", "{file}", "--emit", "fpcore", "--samples", "500",
                                       "-o", "{dir}/out.fpcore")),
     # targets and files
-    "no target": c(RX + RY + F + BODY_END, 3, (1, 8), r"no error target"),
+    "no target": c(RX + RY + F + BODY_END, 3, (1, 8), r"no error target",
+                   args=("tune", "{file}", "--samples", "200", "-o", "{dir}/out.c")),
     "unreadable file": c(None, 1, 1, r"cannot read",
                          args=("analyze", "{dir}/does-not-exist.c"),
                          error_file="{dir}/does-not-exist.c"),
