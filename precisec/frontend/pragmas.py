@@ -39,6 +39,14 @@ class TargetPragma:
 
 
 @dataclass(frozen=True)
+class MaxerrPragma:
+    """A worst-case target: the sound bound on the absolute error must be ≤ target."""
+
+    target: float
+    loc: SourceLoc
+
+
+@dataclass(frozen=True)
 class PrePragma:
     """A precondition: the C expression's text, located at its first character."""
 
@@ -46,7 +54,7 @@ class PrePragma:
     loc: SourceLoc
 
 
-Pragma = RangePragma | TargetPragma | PrePragma
+Pragma = RangePragma | TargetPragma | PrePragma | MaxerrPragma
 TARGETS = ("rmse", "relrmse", "bits")
 _PRE = re.compile(r"^\s*pre\s*\((?P<expr>.*)\)\s*$")
 _INFINITE = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
@@ -106,8 +114,15 @@ def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None
         if target <= 0:
             raise PrecisecError(loc, f"{kind} target must be positive, got '{args[0]}'")
         return TargetPragma(target, loc, kind)
+    if kind == "maxerr":
+        if len(args) != 1:
+            raise PrecisecError(loc, f"maxerr pragma takes 1 argument, got {len(args)}")
+        target = _number(args[0], loc, "maxerr target")
+        if target <= 0:
+            raise PrecisecError(loc, f"maxerr target must be positive, got '{args[0]}'")
+        return MaxerrPragma(target, loc)
     raise PrecisecError(loc, f"unknown precisec pragma '{kind}' (expected range, rmse, "
-                             "relrmse, bits or pre)")
+                             "relrmse, bits, maxerr or pre)")
 
 
 def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], TargetPragma | None,
@@ -128,3 +143,12 @@ def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], TargetPragma
     if len(pres) > 1:
         raise PrecisecError(pres[1].loc, "second pre pragma (join the conditions with &&)")
     return ranges, targets[0] if targets else None, pres[0] if pres else None
+
+
+def maxerr_of(pragmas: list[Pragma]) -> float | None:
+    """A function's worst-case target (`maxerr(T)`), kept apart from its error target;
+    a second one is an error."""
+    found = [p for p in pragmas if isinstance(p, MaxerrPragma)]
+    if len(found) > 1:
+        raise PrecisecError(found[1].loc, "second maxerr pragma")
+    return found[0].target if found else None

@@ -191,8 +191,10 @@ class Kernel:
     "double" or "float". `properties` carries frontend facts emitters may reuse (for
     FPCore: the core's name and properties), as (key, text) pairs. `target_rmse` is
     the source's error target in `target_metric` (rmse, relrmse or bits); `precondition`
-    constrains the inputs beyond their ranges. An input range may be infinite on either
-    side (sampled over the floating-point values under relative metrics).
+    constrains the inputs beyond their ranges; `target_maxerr` is the source's
+    worst-case target (a sound bound on the absolute error, docs/method.md §9). An input
+    range may be infinite on either side (sampled over the floating-point values under
+    relative metrics).
     """
 
     name: str
@@ -207,6 +209,7 @@ class Kernel:
     properties: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     target_metric: str = "rmse"
     precondition: Precondition | None = None
+    target_maxerr: float | None = None
 
     @property
     def inputs(self) -> tuple[Input, ...]:

@@ -30,7 +30,7 @@ from flint import arb, ctx
 from precisec.ir.core import Kernel
 from precisec.semantics.bound_tape import Forward, Undecided, Undefined, Unsupported
 
-DEFAULT_BUDGET = 5.0
+DEFAULT_BUDGET = 3.0
 TOLERANCE = 1.01
 FORK_WIDTH = 2.0**-10  # an undecided branch on a sub-box this narrow (share of the box)…
 UNDEFINED_WIDTH = 2.0**-30  # …and an undefined operation on one this narrow: give up
@@ -65,10 +65,10 @@ class Bound:
         return self.value is not None
 
     def describe(self) -> str:
-        """One line for reports: the bound and the guarantee it carries."""
+        """For reports, after a "sound bound" label: the bound and what it covers."""
         if self.value is None:
-            return f"no sound bound ({self.reason})"
-        text = f"sound bound {self.value:.3g} on the worst-case error over the input box"
+            return f"none ({self.reason})"
+        text = f"{self.value:.3e} on the worst-case error over the input box"
         if not self.covers_divergence:
             text += " (not covering branch divergence between the tuned and exact runs)"
         return text
@@ -203,7 +203,9 @@ def _ball(lo: float, hi: float) -> arb:
 
 def _up(value: arb) -> float:
     """A float no smaller than every point of the ball."""
-    return math.nextafter(float(value.upper()), math.inf)
+    upper = value.upper()
+    near = float(upper)
+    return near if arb(near) >= upper else math.nextafter(near, math.inf)
 
 
 def _split(box: Sequence[tuple[float, float]], k: int) -> list[list[tuple[float, float]]]:
@@ -213,13 +215,15 @@ def _split(box: Sequence[tuple[float, float]], k: int) -> list[list[tuple[float,
 
 
 def bound(kernel: Kernel, site_bits: Sequence[int], budget_seconds: float = DEFAULT_BUDGET,
-          tolerance: float = TOLERANCE) -> Bound:
-    """A sound bound on the worst-case error of `site_bits` over the kernel's input box."""
+          tolerance: float = TOLERANCE, target: float | None = None) -> Bound:
+    """A sound bound on the worst-case error of `site_bits` over the kernel's input box.
+    With `target`, the search stops as soon as the bound is proved ≤ target or a
+    midpoint estimate exceeds it (a question, not a tightest answer)."""
     started = time.perf_counter()
     saved = ctx.prec
     ctx.prec = WORKING_BITS
     try:
-        return _branch_and_bound(kernel, site_bits, started, budget_seconds, tolerance)
+        return _branch_and_bound(kernel, site_bits, started, budget_seconds, tolerance, target)
     except (NoBound, Unsupported) as refused:
         return Bound(None, 0.0, (), 0.0, False, False, 0, time.perf_counter() - started,
                      str(refused))
@@ -228,7 +232,7 @@ def bound(kernel: Kernel, site_bits: Sequence[int], budget_seconds: float = DEFA
 
 
 def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
-                      budget: float, tolerance: float) -> Bound:
+                      budget: float, tolerance: float, target: float | None) -> Bound:
     if not all(math.isfinite(v) for v in (*kernel.lows, *kernel.highs)):
         raise NoBound("an input range is unbounded")
     search = _Search(kernel, site_bits)
@@ -268,6 +272,8 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
         upper = max(-heap[0][0], max((s.upper for s in done), default=0.0))
         if upper <= tolerance * lower:
             converged = True
+            break
+        if target is not None and (upper <= target or lower > target):
             break
         if time.perf_counter() > deadline:
             break

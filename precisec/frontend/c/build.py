@@ -9,6 +9,8 @@ writes outputs, or both (docs/real-kernels.md).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pycparser import c_ast
 
 from precisec.errors import PrecisecError, SourceLoc
@@ -23,7 +25,7 @@ from precisec.frontend.c.syntax import (
     pragmas_for,
     type_names,
 )
-from precisec.frontend.pragmas import PrePragma, RangePragma, collect
+from precisec.frontend.pragmas import PrePragma, RangePragma, collect, maxerr_of
 from precisec.ir import REAL, Atom, Input, Kernel, Output, Param, Precondition, Var
 from precisec.ir.check import verify
 
@@ -52,7 +54,7 @@ def build_kernel(pre: Preprocessed, ast: c_ast.FileAST, function: str | None) ->
     helpers = {name: f for name, f in functions.items() if f is not func}
     pragmas = pragmas_for(func, list(functions.values()), pre)
     builder = Loops(pre, _precision(pre, func), helpers, _loc(pre, func.decl))
-    return verify(_kernel(builder, func, pragmas))
+    return verify(replace(_kernel(builder, func, pragmas), target_maxerr=maxerr_of(pragmas)))
 
 
 def _loc(pre: Preprocessed, node: c_ast.Node) -> SourceLoc:
