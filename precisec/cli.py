@@ -31,6 +31,8 @@ from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
 # once the kernel is read, so `cflags`, `list` and refusals of bad input answer at once.
 if TYPE_CHECKING:
     from precisec import flow
+    from precisec.semantics.bound import Bound
+    from precisec.tune.metrics import Target
     from precisec.tune.tuner import Analysis, Tuning
 
 
@@ -45,12 +47,24 @@ def load_kernel(path: str, function: str | None) -> Kernel:
     return load_c(path, function)
 
 
-def kernel_and_target(args: argparse.Namespace) -> tuple[Kernel, float]:
-    """The kernel and its target RMSE, read before the tuning modules are imported."""
+def kernel_and_target(args: argparse.Namespace) -> tuple[Kernel, Target]:
+    """The kernel and its error target (--rmse, --relrmse or --bits, else the kernel's),
+    read before the tuning modules are imported."""
     kernel = load_kernel(args.kernel, args.function)
+    from precisec.tune.metrics import METRICS, Target
     from precisec.tune.tuner import require_target
 
-    return kernel, require_target(kernel, args.rmse)
+    given = [Target(m, getattr(args, m)) for m in METRICS if getattr(args, m) is not None]
+    maxerr = worst_case_target(args, kernel)
+    if not given and kernel.target_rmse is None and maxerr is not None:
+        given = [Target("rmse", maxerr)]  # a sound bound ≤ T implies RMSE ≤ T
+    return kernel, require_target(kernel, given[0] if given else None)
+
+
+def worst_case_target(args: argparse.Namespace, kernel: Kernel) -> float | None:
+    """--maxerr, else the kernel's maxerr pragma (tune only)."""
+    given = getattr(args, "maxerr", None)
+    return given if given is not None else kernel.target_maxerr
 
 
 def positive_int(text: str) -> int:
@@ -77,8 +91,16 @@ def _target(text: str) -> float:
     return value
 
 
-def _measurement_json(m: Measurement) -> dict[str, float | int]:
-    return {"rmse": m.rmse, "max_error": m.max_error, "samples": m.count}
+def _measurement_json(m: Measurement) -> dict[str, float | int | str]:
+    """The measurement; `rmse` is there under the RMSE metric, `value` always."""
+    figures: dict[str, float | int | str] = {"rmse": m.rmse} if m.metric == "rmse" else {}
+    return {**figures, "metric": m.metric, "value": m.value, "max_error": m.max_error,
+            "samples": m.count}
+
+
+def _target_json(goal: Target) -> dict[str, object]:
+    return {**({"target_rmse": goal.value} if goal.metric == "rmse" else {}),
+            "target": {"metric": goal.metric, "value": goal.value}}
 
 
 def _rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
@@ -100,14 +122,29 @@ def _rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
 
 
 def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
+    goal = analysis.goal
     return [
-        (f"{analysis.kernel.precision} baseline RMSE", f"{analysis.baseline.rmse:.3e}"),
+        (f"{analysis.kernel.precision} baseline {goal.name}",
+         goal.format(analysis.baseline.value)),
         (f"{analysis.kernel.precision} baseline max error",
-         f"{analysis.baseline.max_error:.3e}"),
+         goal.format(analysis.baseline.max_error)),
         ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
          else f"{analysis.uniform_bits} bits"),
         ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
     ]
+
+
+def _bound_rows(found: Bound | None, maxerr: float | None, label: str = "sound bound"
+                ) -> list[tuple[str, str]]:
+    """The report rows of a sound bound (docs/method.md §8), and the worst-case target."""
+    if found is None:
+        return []
+    rows = [(label, found.describe())]
+    if maxerr is not None:
+        met = found.value is not None and found.value <= maxerr
+        rows.append(("target maxerr", f"{maxerr:.3e}  ({'met' if met else 'MISSED'} by the "
+                                      "sound bound)"))
+    return rows
 
 
 def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
@@ -118,12 +155,14 @@ def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
 
 def _analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
                    budget_used: float = 1.0) -> dict:
+    baseline = analysis.baseline
     return {
         "kernel": analysis.kernel.name,
-        "target_rmse": analysis.target,
+        **_target_json(analysis.goal),
         "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
-        "double_rmse": analysis.baseline.rmse,
-        "double_max_error": analysis.baseline.max_error,
+        **({"double_rmse": baseline.rmse} if baseline.metric == "rmse" else
+           {"double_error": baseline.value}),
+        "double_max_error": baseline.max_error,
         "uniform_bits": analysis.uniform_bits,
         "first_order_optimum_mean_bits": analysis.optimum_mean_bits,
     }
@@ -162,13 +201,18 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from precisec import flow
 
     analysis = flow.analysis_of(kernel, target, flow.Options(args.seed, args.samples))
+    all_double, optimum = flow.analysis_bounds(analysis)
     if args.json:
-        print(json.dumps(_analysis_json(analysis), indent=2))
+        print(json.dumps({**_analysis_json(analysis),
+                          "sound_bound_all_double": all_double.to_json(),
+                          "sound_bound_first_order_optimum": optimum.to_json()}, indent=2))
         return 0
     print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
-          f"target RMSE {target:.3g}, {args.samples} inputs (seed {args.seed})")
+          f"target {target.name} {target.value:.3g}, {args.samples} inputs (seed {args.seed})")
     print("\n".join(_rows_text(analysis, None)))
-    _print_table(_analysis_summary(analysis))
+    _print_table([*_analysis_summary(analysis),
+                  *_bound_rows(all_double, None, f"all-{kernel.precision} sound bound"),
+                  *_bound_rows(optimum, None, "first-order optimum sound bound")])
     return 0
 
 
@@ -223,7 +267,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     options = flow.Options(args.seed, args.samples, args.backend, args.emit,
                            max_casts=args.max_casts, search=args.search, start=args.start,
                            cast_cost=args.cast_cost, allow_unsampled=args.allow_unsampled)
-    result = flow.run(kernel, target, args.kernel, options)
+    result = flow.run(kernel, target, args.kernel, options, worst_case_target(args, kernel))
     write_atomically(output, result.text)
     if result.tuning is not None:
         _warn_unsampled(args.kernel, result.tuning, args.allow_unsampled)
@@ -231,7 +275,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         return _native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
     assert tuning is not None
-    used = (measured.rmse / target) ** 2
+    used = flow.budget_used(measured, target.value)
+    name = target.name
+    model = "RMSE" if target.metric == "rmse" else "relative RMSE"
     report = {
         **_analysis_json(tuning.analysis, tuning.bits, used),
         "output": str(output),
@@ -247,24 +293,32 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "training_converged": tuning.training.converged,
         "seconds": result.seconds,
         "within_target": result.within_target,
+        "acceptance_rate": result.acceptance,
+        "maxerr": result.maxerr,
+        "sound_bound": None if result.bound is None else result.bound.to_json(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
-              f"target RMSE {target:.3g}")
+              f"target {name} {target.value:.3g}")
         print("\n".join(_rows_text(tuning.analysis, tuning.bits, used)))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
         _print_table([
-            ("predicted RMSE (noise model)", f"{tuning.predicted_rmse:.3e}"),
-            ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test "
-                                           f"inputs, sample seed {test_seed(args.seed)})"),
-            ("max error", f"{measured.max_error:.3e}"),
+            (f"predicted {model} (noise model)", f"{tuning.predicted_rmse:.3e}"),
+            (f"measured {name} (compiled C)", f"{target.format(measured.value)}  "
+                                              f"({measured.count} test inputs, sample seed "
+                                              f"{test_seed(args.seed)})"),
+            ("max error", target.format(measured.max_error)),
+            *([("inputs kept (rejection)", f"{result.acceptance:.2%} of those drawn")]
+              if result.acceptance < 1 else []),
             ("mean bits", f"{tuning.mean_bits:.2f}  (model {report['mapped_mean_bits']:.2f}, "
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
-            (f"{kernel.precision} baseline RMSE", f"{tuning.analysis.baseline.rmse:.3e}"),
+            *_bound_rows(result.bound, result.maxerr),
+            (f"{kernel.precision} baseline {name}",
+             target.format(tuning.analysis.baseline.value)),
             ("time", f"{result.seconds['total']:.1f} s ({stages})"),
             ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
         ])
@@ -275,7 +329,7 @@ def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) 
     """`tune --backend native`: per-site formats, the search's measurements, casts, cost."""
     from precisec.tune.typesearch import format_counts
 
-    search, kernel, options = result.search, result.kernel, result.options
+    search, kernel, options, goal = result.search, result.kernel, result.options, result.goal
     assert search is not None
     measured = result.verification.measurement
     counts = format_counts(search.formats)
@@ -285,7 +339,7 @@ def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) 
             for row, snapped, fmt in zip(result.analysis.rows(result.bits), search.snapped,
                                          search.formats, strict=True)]
     report = {
-        "kernel": kernel.name, "backend": "native", "target_rmse": result.target,
+        "kernel": kernel.name, "backend": "native", **_target_json(result.goal),
         "output": str(output), "seed": args.seed, "start": options.native_start,
         "search": search.method, "operations": rows, "formats": counts,
         "float_fraction": search.float_fraction, "mean_format_bits": search.mean_format_bits,
@@ -300,7 +354,7 @@ def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) 
         print(json.dumps(report, indent=2))
         return 0 if result.within_target else 1
     print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
-          f"target RMSE {result.target:.3g}, native backend")
+          f"target {goal.name} {result.target:.3g}, native backend")
     print(f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'bits':>6}  {'snapped':<13}format")
     for row in rows:
         place = f"{row['line']}:{row['col']}"
@@ -308,12 +362,15 @@ def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) 
               f"{row['start_bits']:>6}  {row['snapped']:<13}{row['format']}")
     stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
     _print_table([
-        ("snapped-up RMSE (emulated)", f"{search.snapped_validation.rmse:.3e}  (validation)"),
-        ("searched RMSE (emulated)", f"{search.validation.rmse:.3e}  (validation, "
-                                     f"{search.emulations} assignments emulated)"),
-        ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} test inputs, "
-                                       f"sample seed {test_seed(args.seed)})"),
-        ("max error", f"{measured.max_error:.3e}"),
+        (f"snapped-up {goal.name} (emulated)",
+         f"{goal.format(search.snapped_validation.value)}  (validation)"),
+        (f"searched {goal.name} (emulated)", f"{goal.format(search.validation.value)}  "
+                                             f"(validation, {search.emulations} assignments "
+                                             "emulated)"),
+        (f"measured {goal.name} (compiled C)", f"{goal.format(measured.value)}  "
+                                               f"({measured.count} test inputs, sample seed "
+                                               f"{test_seed(args.seed)})"),
+        ("max error", goal.format(measured.max_error)),
         ("formats", ", ".join(f"{n} {name}" for name, n in counts.items())
          + f"  ({search.float_fraction:.0%} float, search {search.method})"),
         ("casts", f"{search.casts}" + ("" if options.max_casts is None
@@ -354,16 +411,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     text = _tuned_text(tuned)
     native = "#include <mpfr.h>" not in text
     with Evaluator(kernel) as evaluator:
-        sample = Sample.draw(evaluator, args.samples, test_seed(args.seed))
+        sample = Sample.draw(evaluator, args.samples, test_seed(args.seed),
+                             metric=target.metric)
     verification = flow.verify_text(kernel, text, sample, native=native, source=tuned,
                                     timeout=args.timeout)
     measured = verification.measurement
     bits = [int(b) for b in _BITS_COMMENT.findall(text)]
-    ok = measured.rmse <= target
-    report = {"kernel": kernel.name, "tuned": str(tuned), "target_rmse": target,
+    found = None
+    if not native and len(bits) == len(kernel.sites):
+        from precisec.semantics.bound import bound
+
+        found = bound(kernel, bits)
+    ok = measured.value <= target.value
+    report = {"kernel": kernel.name, "tuned": str(tuned), **_target_json(target),
               "backend": "native" if native else "mpfr",
               "measured": _measurement_json(measured), "seed": args.seed,
-              "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok}
+              "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok,
+              "sound_bound": None if found is None else found.to_json()}
     divergence = verification.branch_divergence
     if kernel.n_branches:
         report["branch_divergence"] = divergence
@@ -373,11 +437,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         _print_table([
             ("kernel", f"{kernel.name} ({args.kernel})"),
             ("tuned file", f"{tuned} ({'native' if native else 'mpfr'} backend)"),
-            ("target RMSE", f"{target:.3e}"),
-            ("measured RMSE (compiled C)", f"{measured.rmse:.3e}  ({measured.count} inputs, "
-                                           f"sample seed {test_seed(args.seed)})"),
-            ("max error", f"{measured.max_error:.3e}"),
+            (f"target {target.name}", target.format(target.value)),
+            (f"measured {target.name} (compiled C)", f"{target.format(measured.value)}  "
+                                                     f"({measured.count} inputs, sample seed "
+                                                     f"{test_seed(args.seed)})"),
+            ("max error", target.format(measured.max_error)),
             ("mean bits", "unknown" if not bits else f"{sum(bits) / len(bits):.2f}"),
+            ("sound bound", "none (native backend or no per-operation bits in the file)"
+             if found is None else found.describe()),
             *([("branch divergence", "unknown (no trace hook in the tuned file)"
                 if divergence is None else f"{divergence:.2%} of inputs took another branch "
                 "path than the exact program")] if kernel.n_branches else []),
@@ -424,7 +491,13 @@ def parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("kernel", help="kernel file (.c or .fpcore)")
         sub.add_argument("--function", help="which function of the file is the kernel")
-        sub.add_argument("--rmse", type=_target, help="target RMSE (overrides the pragma)")
+        targets = sub.add_mutually_exclusive_group()
+        targets.add_argument("--rmse", type=_target, help="target RMSE (overrides the pragma)")
+        targets.add_argument("--relrmse", type=_target,
+                             help="target relative RMSE, RMS of (tuned - exact)/exact")
+        targets.add_argument("--bits", type=_target,
+                             help="target mean bits of error (Herbie's log2 of the ulp "
+                                  "distance plus one)")
         sub.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
         sub.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                          help=f"inputs per sample (default {DEFAULT_SAMPLES})")
@@ -458,6 +531,10 @@ def parser() -> argparse.ArgumentParser:
                                "inputs execute "
                                "like the others (by default they keep the kernel's double or "
                                "float precision, with a warning)")
+    tune_cmd.add_argument("--maxerr", type=_target, default=None, metavar="T",
+                          help="worst-case target: the sound bound on the absolute error "
+                               "over the input box must be <= T (overrides the pragma; met "
+                               "together with the RMSE target if there is one)")
     tune_cmd.set_defaults(run=cmd_tune)
     check_cmd = kernel_command("check", "compile and run a tuned file against the exact "
                                         "reference")
@@ -481,6 +558,9 @@ def parser() -> argparse.ArgumentParser:
     table_cmd.add_argument("--seed", type=seed_value, default=0)
     table_cmd.add_argument("--benchmarks", default="benchmarks_fptuner",
                            help="directory of kernels (default benchmarks_fptuner)")
+    table_cmd.add_argument("--maxerr", action="store_true",
+                           help="worst-case mode: tune each kernel so that its sound bound "
+                                "meets FPTuner's bound; writes table1_maxerr.md/.json")
     table_cmd.set_defaults(run=cmd_table)
     list_cmd = commands.add_parser("list", help="list the FPCores of a file and whether each "
                                                 "is supported")

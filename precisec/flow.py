@@ -15,7 +15,7 @@ import math
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from precisec import __version__
@@ -24,8 +24,10 @@ from precisec.backend.mpfr import emit_mpfr
 from precisec.backend.native import emit_native
 from precisec.errors import PrecisecError
 from precisec.ir import Kernel
+from precisec.semantics.bound import Bound, bound
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import run_tuned
+from precisec.tune.metrics import Target, as_target
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed, validation_seed
 from precisec.tune.tuner import Analysis, Tuning, analyze, tune
@@ -37,6 +39,7 @@ from precisec.tune.typesearch import (
     optimum_start,
     search_types,
 )
+from precisec.tune.worstcase import WorstCase, tune_maxerr
 
 BACKENDS = ("mpfr", "native")
 EMITS = ("c", "fpcore")
@@ -91,7 +94,9 @@ class Verification:
 class Result:
     """A tuned kernel: the analysis, the bits (the MPFR allocation, or where the native
     search started), the SGD tuning (None for a native search from the optimum), the
-    native formats (`search`, None for MPFR), the emitted text, its measurement."""
+    native formats (`search`, None for MPFR), the emitted text, its measurement.
+    `target` is the bound in `metric`'s units; `acceptance` the share of drawn inputs the
+    validation sample kept (1 without rejection sampling, docs/method.md §6)."""
 
     kernel: Kernel
     target: float
@@ -103,10 +108,25 @@ class Result:
     text: str
     verification: Verification
     seconds: dict[str, float] = field(default_factory=dict)
+    metric: str = "rmse"
+    acceptance: float = 1.0
+    bound: Bound | None = None
+    maxerr: float | None = None
+    worst_case: WorstCase | None = None
+
+    @property
+    def goal(self) -> Target:
+        return Target(self.metric, self.target)
 
     @property
     def within_target(self) -> bool:
-        return self.verification.measurement.rmse <= self.target
+        return self.verification.measurement.value <= self.target and self.within_maxerr
+
+    @property
+    def within_maxerr(self) -> bool:
+        """Whether the sound bound meets the worst-case target (True without one)."""
+        return self.maxerr is None or (self.bound is not None and self.bound.value is not None
+                                       and self.bound.value <= self.maxerr)
 
 
 def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False,
@@ -126,35 +146,64 @@ def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False,
 
 
 def provenance(kernel: Kernel, source: str, backend: str, measured: Measurement | None,
-               count: int, seed: int, target: float) -> list[str]:
+               count: int, seed: int, target: float | Target) -> list[str]:
     """The first lines of a tuned file's comment: where it came from and what was
     measured (`count` inputs while the measurement is pending)."""
-    rmse = "pending" if measured is None else f"{measured.rmse:.3e}"
-    max_error = "pending" if measured is None else f"{measured.max_error:.3e}"
+    goal = as_target(target)
+    value = "pending" if measured is None else goal.format(measured.value)
+    max_error = "pending" if measured is None else goal.format(measured.max_error)
     count = count if measured is None else measured.count
     return [
         f"Tuned by precisec {__version__} from {Path(source).name} (kernel '{kernel.name}')"
         f"{backend}.",
-        f"target RMSE {target:.3e}; measured RMSE {rmse}, max error {max_error}",
+        f"target {goal.name} {goal.format(goal.value)}; measured {goal.name} {value}, "
+        f"max error {max_error}",
         f"  (compiled C against the exact reference, {count} fresh inputs, "
         f"sample seed {test_seed(seed)}).",
     ]
 
 
 def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | None,
-           target: float) -> list[str]:
+           target: float | Target, worst: Bound | None = None,
+           maxerr: float | None = None) -> list[str]:
     """The tuned file's leading comment: provenance, guarantee, measurement, build line."""
     return [
         *provenance(kernel, source, "", measured, tuning.refinement.validation.count,
                     tuning.seed, target),
+        *guarantee_lines(worst, maxerr),
         f"mean bits {tuning.mean_bits:.2f} over {len(kernel.sites)} rounding operations "
         f"(first-order optimum {tuning.analysis.optimum_mean_bits:.2f}); seed {tuning.seed}.",
         "Build: gcc -O2 app.c this_file.c $(precisec cflags)",
     ]
 
 
+def guarantee_lines(worst: Bound | None, maxerr: float | None) -> list[str]:
+    """Which guarantee the file carries: the worst-case target met by a sound bound, or
+    the measured target above with the sound bound beside it (docs/method.md §8)."""
+    if worst is None:
+        return []
+    carried = "the measured target above" if maxerr is None else \
+        f"worst case, target maxerr {maxerr:.3e}"
+    return [f"guarantee: {carried}; sound bound (MPFR rounding model, docs/method.md §8)",
+            f"  {worst.describe()}."]
+
+
+def with_bits(tuning: Tuning, bits: tuple[int, ...], validation: Measurement) -> Tuning:
+    """The tuning with its allocation replaced (by the worst-case search) and measured."""
+    refinement = replace(tuning.refinement, bits=bits, validation=validation)
+    return replace(tuning, refinement=refinement)
+
+
+def analysis_bounds(analysis: Analysis) -> tuple[Bound, Bound]:
+    """`precisec analyze`: the sound bounds of all-double (all-float) and of the
+    first-order optimum."""
+    kernel = analysis.kernel
+    return (bound(kernel, [kernel.baseline_bits] * len(kernel.sites)),
+            bound(kernel, [int(b) for b in analysis.optimum_bits]))
+
+
 def native_header(kernel: Kernel, source: str, search: TypeSearch, seed: int,
-                  measured: Measurement | None, target: float) -> list[str]:
+                  measured: Measurement | None, target: float | Target) -> list[str]:
     """The native tuned file's leading comment."""
     counts = ", ".join(f"{n} {name}" for name, n in format_counts(search.formats).items())
     return [
@@ -202,50 +251,77 @@ def check_options(kernel: Kernel, options: Options) -> None:
                                         "only snaps the bits up")
 
 
-def analysis_of(kernel: Kernel, target: float, options: Options) -> Analysis:
+def analysis_of(kernel: Kernel, target: float | Target, options: Options) -> Analysis:
     """`precisec analyze`: the analysis on the validation sample."""
+    goal = as_target(target)
     with Evaluator(kernel) as evaluator:
-        sample = Sample.draw(evaluator, options.samples, validation_seed(options.seed))
-        return analyze(evaluator, target, sample)
+        sample = Sample.draw(evaluator, options.samples, validation_seed(options.seed),
+                             metric=goal.metric)
+        return analyze(evaluator, goal, sample)
 
 
-def run(kernel: Kernel, target: float, source: str, options: Options = Options()) -> Result:
-    """Tune, emit, verify on the test sample, and emit the final text."""
+def run(kernel: Kernel, target: float | Target, source: str,
+        options: Options = Options(), maxerr: float | None = None) -> Result:
+    """Tune, emit, verify on the test sample, and emit the final text. A bare number
+    as the target is an RMSE. With `maxerr`, the bits also meet that worst-case target
+    by the sound bound (docs/method.md §9)."""
     check_options(kernel, options)
+    goal = as_target(target)
     native = options.backend == "native"
+    if maxerr is not None and native:
+        raise PrecisecError(kernel.loc, "a maxerr target needs --backend mpfr: the sound "
+                                        "bound models MPFR's correctly rounded operations")
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
     with Evaluator(kernel) as evaluator:
-        validation = Sample.draw(evaluator, options.samples, validation_seed(options.seed))
+        validation = Sample.draw(evaluator, options.samples, validation_seed(options.seed),
+                                 metric=goal.metric)
         seconds["reference"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        analysis = analyze(evaluator, target, validation)
+        analysis = analyze(evaluator, goal, validation)
         seconds["analysis"] = time.perf_counter() - clock
         tuning = None
         if native and options.native_start == "optimum":
             bits = optimum_start(analysis)
         else:
-            tuning = tune(evaluator, target, options.seed, validation, analysis,
+            tuning = tune(evaluator, goal, options.seed, validation, analysis,
                           options.allow_unsampled)
             seconds.update(tuning.seconds)
             bits = tuning.bits
+        worst = None
+        if maxerr is not None and tuning is not None:
+            clock = time.perf_counter()
+
+            def measure(candidate: tuple[int, ...]) -> Measurement:
+                return validation.measure(evaluator.emulate(candidate, validation.inputs).outputs)
+
+            worst = tune_maxerr(kernel, maxerr, tuning.bits,
+                                lambda candidate: measure(candidate).value <= goal.value)
+            tuning = with_bits(tuning, worst.bits, measure(worst.bits))
+            bits = tuning.bits
+            seconds["worst case"] = time.perf_counter() - clock
         search = None
         if native:
             clock = time.perf_counter()
-            search = search_types(evaluator, target, bits, analysis.sensitivities, validation,
+            search = search_types(evaluator, goal.value, bits, analysis.sensitivities, validation,
                                   max_casts=options.max_casts, cost_model=options.cost_model,
                                   method=options.native_search)
             seconds["type search"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        test = Sample.draw(evaluator, options.samples, test_seed(options.seed), corners=False)
+        test = Sample.draw(evaluator, options.samples, test_seed(options.seed), corners=False,
+                           metric=goal.metric)
         seconds["reference"] += time.perf_counter() - clock
+    clock = time.perf_counter()
+    file_bound = worst.bound if worst is not None else None if native else bound(kernel, bits)
+    seconds["bound"] = time.perf_counter() - clock
 
     def emit(measured: Measurement | None) -> str:
         if search is not None:
             return emit_native(kernel, search.formats, native_header(
-                kernel, source, search, options.seed, measured, target))
+                kernel, source, search, options.seed, measured, goal))
         assert tuning is not None
-        return emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, measured, target))
+        return emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, measured, goal,
+                                                      file_bound, maxerr))
 
     clock = time.perf_counter()
     draft = emit(None)
@@ -257,11 +333,18 @@ def run(kernel: Kernel, target: float, source: str, options: Options = Options()
         else emit(verification.measurement)
     seconds["emission"] += time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
-    return Result(kernel, target, options, analysis, bits, tuning, search, text, verification,
-                  seconds)
+    return Result(kernel, goal.value, options, analysis, bits, tuning, search, text, verification,
+                  seconds, goal.metric, validation.acceptance, file_bound, maxerr, worst)
 
 
 def site_rows(result: Result) -> Sequence[object]:
     """The per-site report rows, with budget shares of the measured error."""
-    used = (result.verification.measurement.rmse / result.target) ** 2
-    return result.analysis.rows(result.bits, used)
+    return result.analysis.rows(result.bits, budget_used(result.verification.measurement,
+                                                         result.target))
+
+
+def budget_used(measured: Measurement, target: float) -> float:
+    """The share of the error budget a measurement uses: of τ² for the RMS metrics, of
+    the bits for bits."""
+    ratio = measured.value / target
+    return ratio if measured.metric == "bits" else ratio**2

@@ -191,7 +191,8 @@ class Sample:
 def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> Sample:
     """Draw points (`draw_points`) in batches, keep those where the precondition certainly
     holds (`precisec.tune.precondition`) and, under a relative metric, whose exact
-    results are finite (Herbie's rule: the others are outside the function's domain),
+    results are finite in the kernel's type (Herbie's rule: the others are outside the
+    function's domain),
     until `count` are kept. Fewer than MIN_ACCEPTANCE of the points drawn kept is a
     located error, at the precondition if there is one."""
     kernel = evaluator.kernel
@@ -216,7 +217,8 @@ def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> S
         if kernel.precondition is not None:
             points = points[accepted(kernel.precondition, points)]
         reference = evaluator.exact(points, discard=discard)
-        valid = np.all(np.isfinite(reference.hi) & np.isfinite(reference.lo), axis=1)
+        largest = float(np.finfo(np.float32 if kernel.precision == "float" else np.float64).max)
+        valid = np.all((np.abs(reference.hi) <= largest) & np.isfinite(reference.lo), axis=1)
         take = np.flatnonzero(valid)[:count - kept]
         inputs.append(points[take])
         parts.append(Reference(reference.hi[take], reference.lo[take],

@@ -105,8 +105,11 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
                        pool)
         moments = site_moments(kernel, np.asarray(inputs), config.significand_aware, relative)
         moments = moments[np.all(np.isfinite(moments), axis=1)]
-        data = jnp.asarray(moments.mean(axis=0) if len(moments) else np.zeros(n_sites))
-        constraint = _moments(log_tau2)
+        if relative:
+            data, constraint = jnp.asarray(_log_mean(moments, n_sites)), _log_moments(log_tau2)
+        else:
+            data = jnp.asarray(moments.mean(axis=0) if len(moments) else np.zeros(n_sites))
+            constraint = _moments(log_tau2)
         bits = first_order_optimum(np.asarray(sens, dtype=float), target)
         theta = jnp.clip(jnp.log(K_ROUNDING * jnp.exp2(-jnp.asarray(bits))),
                          THETA_MIN, THETA_MAX)
@@ -151,6 +154,29 @@ def _moments(log_tau2: float) -> Constraint:
     def constraint(theta: jax.Array, key: jax.Array, mean_moments: jax.Array) -> jax.Array:
         mse = jnp.dot(jnp.exp(2.0 * theta), mean_moments)
         return jnp.log(jnp.maximum(mse, TINY_MSE)) - log_tau2
+
+    return constraint
+
+
+def _log_mean(moments: np.ndarray, n_sites: int) -> np.ndarray:
+    """log of the mean of each column, without overflow (relative moments of points
+    drawn over all doubles reach 1e300 and beyond); -inf for a zero column."""
+    if not len(moments):
+        return np.full(n_sites, -np.inf)
+    scale = np.max(moments, axis=0)
+    safe = np.where(scale > 0, scale, 1.0)
+    with np.errstate(divide="ignore"):
+        return np.where(scale > 0, np.log(safe) + np.log(np.mean(moments / safe, axis=0)),
+                        -np.inf)
+
+
+def _log_moments(log_tau2: float) -> Constraint:
+    """g of the first-order model from the log mean moments (data), in log space:
+    log Σ_s σ_s² Ḡ_s by log-sum-exp, so moments beyond the double range cost nothing."""
+
+    def constraint(theta: jax.Array, key: jax.Array, log_moments: jax.Array) -> jax.Array:
+        log_mse = jax.nn.logsumexp(2.0 * theta + log_moments)
+        return jnp.maximum(log_mse, math.log(TINY_MSE)) - log_tau2
 
     return constraint
 

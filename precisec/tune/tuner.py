@@ -29,8 +29,9 @@ from precisec.tune.mapper import (
     first_order_optimum,
     sigma_for_bits,
 )
+from precisec.tune.metrics import Target, as_target
 from precisec.tune.refine import Measurement, Refinement, first_true, refine
-from precisec.tune.samples import Sample
+from precisec.tune.samples import Sample, plain_box
 from precisec.tune.train import TrainingResult, train
 
 REFERENCE_BITS = 320
@@ -39,6 +40,8 @@ REFERENCE_BITS = 320
 # prediction. Small kernels use the whole sample; a 1,000-step loop about 2,000 inputs.
 SENSITIVITY_WORK = 20_000_000
 PREDICTION_WORK = 2_000_000
+SENSITIVITY_CAP = 1e300
+"""Relative sensitivities saturate here (points drawn over all doubles reach beyond)."""
 WORK_MIN_INPUTS = 1000
 
 
@@ -48,15 +51,19 @@ def work_bounded(kernel: Kernel, work: int) -> int:
     return max(WORK_MIN_INPUTS, work // max(sum(executions(kernel)), 1))
 
 
-def require_target(kernel: Kernel, target: float | None) -> float:
-    """The target RMSE: the command line's, else the kernel's rmse pragma."""
-    chosen = target if target is not None else kernel.target_rmse
-    if chosen is None:
+def require_target(kernel: Kernel, target: float | Target | None) -> Target:
+    """The error target: the command line's (a float is an RMSE), else the kernel's
+    (a pragma or FPCore property)."""
+    if target is None and kernel.target_rmse is not None:
+        target = Target(kernel.target_metric, kernel.target_rmse)
+    if target is None:
         raise PrecisecError(kernel.loc, f"no error target for '{kernel.name}': add "
-                                        "#pragma precisec rmse(T) or pass --rmse T")
-    if not (chosen > 0 and math.isfinite(chosen)):
-        raise PrecisecError(kernel.loc, f"the target RMSE must be positive and finite, "
-                                        f"got {chosen}")
+                                        "#pragma precisec rmse(T) or pass --rmse T "
+                                        "(or relrmse, bits)")
+    chosen = as_target(target)
+    if not (chosen.value > 0 and math.isfinite(chosen.value)):
+        raise PrecisecError(kernel.loc, f"the target {chosen.name} must be positive and "
+                                        f"finite, got {chosen.value}")
     return chosen
 
 
@@ -70,26 +77,28 @@ def mean_bits(bits: tuple[int, ...] | list[int]) -> float:
 
 
 def smallest_uniform_bits(evaluator: Evaluator, target: float, sample: Sample,
-                          sens: np.ndarray) -> int | None:
+                          sens: np.ndarray, model_target: float | None = None) -> int | None:
     """Fewest bits that, given to every operation, meet the target on the sample.
 
     The first-order model's uniform precision p₀ = ½·log2(k²·ΣS/τ²) is usually within a
     bit or two of the answer, so the search gallops outward from it (p₀, p₀ ± 1, ± 3,
     ± 7, …) to a bracket and bisects inside it: a handful of emulations near p₀ instead
-    of a bisection over 2..512 whose first probes run hundreds of bits.
+    of a bisection over 2..512 whose first probes run hundreds of bits. `target` is in
+    the sample's metric, `model_target` the model's τ (the target itself by default).
     """
     kernel = evaluator.kernel
+    tau = target if model_target is None else model_target
 
     @cache
     def meets(bits: int) -> bool:
         outputs = evaluator.emulate(uniform(kernel, bits), sample.inputs).outputs
-        return sample.measure(outputs).rmse <= target
+        return sample.measure(outputs).value <= target
 
     total = float(np.sum(sens))
     guess = MIN_BITS
     if 0 < total < math.inf:  # in logs: τ² and k²·ΣS may be out of double range
         guess = math.ceil(0.5 * math.log2(K_ROUNDING**2) + 0.5 * math.log2(total)
-                          - math.log2(target))
+                          - math.log2(tau))
     guess = min(max(guess, MIN_BITS), MAX_BITS)
     step = 1
     if meets(guess):
@@ -128,7 +137,10 @@ class OperationRow:
 
 @dataclass(frozen=True)
 class Analysis:
-    """What `precisec analyze` reports."""
+    """What `precisec analyze` reports. `target` is the bound in `metric`'s units; the
+    sensitivities are of the relative error under relrmse and bits (docs/method.md §8),
+    computed on `model_inputs`, the inputs the noise model trains on (None: uniform in
+    the range box; else sample rows where the model is finite)."""
 
     kernel: Kernel
     target: float
@@ -136,6 +148,12 @@ class Analysis:
     baseline: Measurement
     uniform_bits: int | None
     optimum_bits: np.ndarray
+    metric: str = "rmse"
+    model_inputs: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def goal(self) -> Target:
+        return Target(self.metric, self.target)
 
     executions: np.ndarray | None = field(default=None, repr=False, compare=False)
     """Per site, how many validation inputs execute it (`precisec.tune.coverage`)."""
@@ -164,21 +182,38 @@ class Analysis:
                 for k, site in enumerate(self.kernel.sites)]
 
 
-def analyze(evaluator: Evaluator, target: float, sample: Sample) -> Analysis:
+def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Analysis:
     """Sensitivities, the baseline (all double, or all single for float kernels),
-    the smallest uniform precision and the first-order optimum."""
+    the smallest uniform precision and the first-order optimum. A relative target's
+    model inputs are the sample rows where the relative model is finite everywhere."""
     kernel = evaluator.kernel
-    sens = noise.sensitivities(kernel, sample.inputs[:work_bounded(kernel, SENSITIVITY_WORK)])
+    goal = as_target(target)
+    tau = goal.model_target(kernel.precision)
+    inputs = sample.inputs[:work_bounded(kernel, SENSITIVITY_WORK)]
+    pool = None if plain_box(kernel) and not goal.relative else inputs
+    if goal.relative:
+        moments = noise.site_moments(kernel, inputs, significand_aware=False, relative=True)
+        usable = np.all(np.isfinite(moments), axis=1)
+        pool = inputs[usable]
+        sens = np.zeros(len(kernel.sites))
+        if np.any(usable):  # saturated: beyond the double range they only order moves
+            rows = moments[usable]
+            scale = np.maximum(np.max(rows, axis=0), np.finfo(float).tiny)
+            with np.errstate(over="ignore"):
+                sens = np.minimum(scale * np.mean(rows / scale, axis=0), SENSITIVITY_CAP)
+    else:
+        sens = noise.sensitivities(kernel, inputs)
     baseline = sample.measure(
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
-    return Analysis(kernel, target, sens, baseline,
-                    smallest_uniform_bits(evaluator, target, sample, sens),
-                    first_order_optimum(sens, target),
+    return Analysis(kernel, goal.value, sens, baseline,
+                    smallest_uniform_bits(evaluator, goal.value, sample, sens, tau),
+                    first_order_optimum(sens, tau), goal.metric, pool,
                     executions=site_executions(kernel, sample.inputs, sample.reference))
 
 
-def unreachable(kernel: Kernel, target: float) -> PrecisecError:
-    return PrecisecError(kernel.loc, f"target RMSE {target:g} is unreachable: even {MAX_BITS} "
+def unreachable(kernel: Kernel, target: Target) -> PrecisecError:
+    return PrecisecError(kernel.loc, f"target {target.name} {target.value:g} is unreachable: "
+                                     f"even {MAX_BITS} "
                                      "bits on every operation miss it (the result is returned "
                                      f"as a {kernel.precision})")
 
@@ -216,8 +251,9 @@ def relative_rounding_error(text: str, bits: int) -> float:
 
 
 def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
-                   seed: int) -> float:
-    """The noise model's RMSE at an allocation, with each inexact constant's actual
+                   seed: int, relative: bool = False) -> float:
+    """The noise model's RMSE (relative RMSE with `relative`, the model of the relrmse
+    and bits metrics) at an allocation, with each inexact constant's actual
     rounding error in place of its noise. A Monte-Carlo estimate of a report figure: it
     runs on a work-bounded share of the inputs (`work_bounded`), so a 1,000-step loop is
     not simulated 10,000 times over."""
@@ -226,32 +262,39 @@ def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
     errors = [relative_rounding_error(lit.text, bits[site])
               for site, _, lit in noise.constant_slots(kernel)]
     return math.sqrt(noise.predicted_mse(kernel, sigma, inputs, seed, significand_aware=True,
-                                         constant_errors=np.array(errors)))
+                                         constant_errors=np.array(errors), relative=relative))
 
 
-def tune(evaluator: Evaluator, target: float, seed: int, validation: Sample,
+def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sample,
          analysis: Analysis, allow_unsampled: bool = False) -> Tuning:
     """Noise model by SGD, σ mapped to bits, then refinement against exact emulation on
-    the validation sample."""
+    the validation sample (in its metric)."""
     kernel = evaluator.kernel
+    goal = as_target(target)
     if analysis.uniform_bits is None:
-        raise unreachable(kernel, target)
+        raise unreachable(kernel, goal)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    training = train(kernel, target, seed, analysis.sensitivities)
+    training = train(kernel, goal.model_target(kernel.precision), seed, analysis.sensitivities,
+                     relative=goal.relative, pool=analysis.model_inputs)
     mapped = tuple(bits_for_sigma(float(s)) for s in training.sigma)
+    start = mapped
+    if goal.metric == "bits":  # the RMS model is no guide to bits: never above uniform
+        start = tuple(min(b, analysis.uniform_bits) for b in mapped)
     seconds["training"] = time.perf_counter() - clock
     clock = time.perf_counter()
     refinement = refine(lambda bits: evaluator.emulate(bits, validation.inputs).outputs,
-                        target, mapped, analysis.sensitivities, validation.reference)
+                        goal.value, start, analysis.sensitivities, validation.reference,
+                        metric=validation.metric)
     if refinement is None:
-        raise unreachable(kernel, target)
+        raise unreachable(kernel, goal)
     refinement, unsampled = keep_baseline(
         refinement, analysis.executions, kernel.baseline_bits, allow_unsampled,
         lambda bits: validation.measure(evaluator.emulate(bits, validation.inputs).outputs))
     seconds["refinement"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    predicted = predicted_rmse(kernel, refinement.bits, validation.inputs, seed)
+    model_inputs = validation.inputs if analysis.model_inputs is None else analysis.model_inputs
+    predicted = predicted_rmse(kernel, refinement.bits, model_inputs, seed, goal.relative)
     seconds["prediction"] = time.perf_counter() - clock
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds,
                   unsampled)
