@@ -28,13 +28,14 @@ MAX_CHECKS = 400
 
 @dataclass(frozen=True)
 class WorstCase:
-    """A worst-case allocation: its bits, its bound, the equal-share start and how
-    many bounds the search computed."""
+    """A worst-case allocation: its bits, its bound, the equal-share start, how many
+    bounds the search computed, and the floor it started above (the RMSE allocation)."""
 
     bits: tuple[int, ...]
     bound: Bound
     start: tuple[int, ...]
     checks: int
+    floor: tuple[int, ...] | None = None
 
 
 class _Checker:
@@ -100,7 +101,8 @@ def tune_maxerr(kernel: Kernel, maxerr: float, floor: Sequence[int] | None = Non
     proved = checker.bound(tuple(bits))
     if final.value is None or (proved.value is not None and proved.value < final.value):
         final = proved
-    return WorstCase(tuple(bits), final, start, len(checker.seen))
+    return WorstCase(tuple(bits), final, start, len(checker.seen),
+                     None if floor is None else tuple(floor))
 
 
 def _contributions(checker: _Checker, bits: Sequence[int]) -> list[float]:
