@@ -168,7 +168,11 @@ def element_errors(metric: str, precision: str, reference: Reference,
     width = FORMAT_WIDTH[precision]
     rounded = ordered(correctly_rounded(reference, precision), precision)
     tuned = ordered(np.where(np.isfinite(outputs), outputs, 0.0), precision)
-    distance = np.abs(tuned.astype(np.float64) - rounded.astype(np.float64))
+    # Keys near ±2^62 lose their last bits as doubles: subtract as integers where that
+    # cannot overflow (same sign), else add magnitudes as doubles (then d > 2^62 anyway).
+    same = (tuned >= 0) == (rounded >= 0)
+    distance = np.where(same, np.abs(tuned - np.where(same, rounded, tuned)).astype(np.float64),
+                        np.abs(tuned.astype(np.float64)) + np.abs(rounded.astype(np.float64)))
     bits = np.log2(1.0 + distance)
     return np.where(np.isfinite(outputs), np.minimum(bits, width), float(width))
 

@@ -20,7 +20,7 @@ from precisec.ir import Kernel, executions
 from precisec.semantics import noise
 from precisec.semantics.compiled import Evaluator
 from precisec.semantics.interpret import context
-from precisec.tune.coverage import keep_baseline, site_executions
+from precisec.tune.coverage import floor, site_executions
 from precisec.tune.mapper import (
     K_ROUNDING,
     MAX_BITS,
@@ -40,8 +40,9 @@ REFERENCE_BITS = 320
 # prediction. Small kernels use the whole sample; a 1,000-step loop about 2,000 inputs.
 SENSITIVITY_WORK = 20_000_000
 PREDICTION_WORK = 2_000_000
-SENSITIVITY_CAP = 1e300
-"""Relative sensitivities saturate here (points drawn over all doubles reach beyond)."""
+SENSITIVITY_CAP = 1e200
+"""Relative sensitivities saturate here (points drawn over all doubles reach far beyond;
+the first-order optimum divides them by τ² without overflow)."""
 WORK_MIN_INPUTS = 1000
 
 
@@ -231,6 +232,8 @@ class Tuning:
     seconds: dict[str, float] = field(default_factory=dict)
     unsampled: tuple[int, ...] = ()
     """The sites too few validation inputs execute (`precisec.tune.coverage`)."""
+    conditions: tuple[int, ...] = ()
+    """The sites that compute branch conditions (`precisec.tune.coverage`)."""
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -266,9 +269,11 @@ def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
 
 
 def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sample,
-         analysis: Analysis, allow_unsampled: bool = False) -> Tuning:
+         analysis: Analysis, allow_unsampled: bool = False,
+         tune_conditions: bool = False) -> Tuning:
     """Noise model by SGD, σ mapped to bits, then refinement against exact emulation on
-    the validation sample (in its metric)."""
+    the validation sample (in its metric). Sites the sample does not reach and sites of
+    branch conditions keep the baseline precision unless allowed (`coverage.floor`)."""
     kernel = evaluator.kernel
     goal = as_target(target)
     if analysis.uniform_bits is None:
@@ -283,18 +288,16 @@ def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sa
         start = tuple(min(b, analysis.uniform_bits) for b in mapped)
     seconds["training"] = time.perf_counter() - clock
     clock = time.perf_counter()
+    least = floor(kernel, analysis.executions, allow_unsampled, tune_conditions)
     refinement = refine(lambda bits: evaluator.emulate(bits, validation.inputs).outputs,
                         goal.value, start, analysis.sensitivities, validation.reference,
-                        metric=validation.metric)
+                        metric=validation.metric, floor=least.bits)
     if refinement is None:
         raise unreachable(kernel, goal)
-    refinement, unsampled = keep_baseline(
-        refinement, analysis.executions, kernel.baseline_bits, allow_unsampled,
-        lambda bits: validation.measure(evaluator.emulate(bits, validation.inputs).outputs))
     seconds["refinement"] = time.perf_counter() - clock
     clock = time.perf_counter()
     model_inputs = validation.inputs if analysis.model_inputs is None else analysis.model_inputs
     predicted = predicted_rmse(kernel, refinement.bits, model_inputs, seed, goal.relative)
     seconds["prediction"] = time.perf_counter() - clock
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds,
-                  unsampled)
+                  least.unsampled, least.conditions)
