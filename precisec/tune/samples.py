@@ -200,15 +200,15 @@ def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> S
     discard = metric.name != "rmse"
     inputs: list[np.ndarray] = []
     parts: list[Reference] = []
-    drawn = kept = 0
+    drawn = kept = found = 0
     while kept < count:
-        rate = kept / drawn if drawn else 1.0
+        rate = found / drawn if drawn else 1.0
         if drawn and rate < MIN_ACCEPTANCE:
             where = kernel.precondition.loc if kernel.precondition else kernel.loc
             what = "satisfy the precondition" if kernel.precondition else ""
             if discard:
                 what += (" and " if what else "") + "have a finite exact result"
-            raise PrecisecError(where, f"only {kept} of {drawn} inputs drawn ({rate:.3%}) "
+            raise PrecisecError(where, f"only {found} of {drawn} inputs drawn ({rate:.3%}) "
                                        f"{what}; rejection sampling needs at least "
                                        f"{MIN_ACCEPTANCE:.1%}")
         batch = count if not drawn else min(MAX_BATCH, int((count - kept) / rate * 1.2) + 64)
@@ -219,10 +219,11 @@ def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> S
         reference = evaluator.exact(points, discard=discard)
         largest = float(np.finfo(np.float32 if kernel.precision == "float" else np.float64).max)
         valid = np.all((np.abs(reference.hi) <= largest) & np.isfinite(reference.lo), axis=1)
+        found += int(np.sum(valid))
         take = np.flatnonzero(valid)[:count - kept]
         inputs.append(points[take])
         parts.append(Reference(reference.hi[take], reference.lo[take],
                                None if reference.branches is None
                                else reference.branches[take], reference.bits))
         kept += len(take)
-    return Sample(np.concatenate(inputs), _join(parts), metric, kept / drawn)
+    return Sample(np.concatenate(inputs), _join(parts), metric, found / drawn)
