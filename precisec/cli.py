@@ -136,7 +136,7 @@ def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
 
 def _bound_rows(found: Bound | None, maxerr: float | None, label: str = "sound bound"
                 ) -> list[tuple[str, str]]:
-    """The report rows of a sound bound (docs/method.md §8), and the worst-case target."""
+    """The report rows of a sound bound (docs/method.md §9), and the worst-case target."""
     if found is None:
         return []
     rows = [(label, found.describe())]
@@ -242,12 +242,20 @@ def _output_path(args: argparse.Namespace) -> Path:
     return output
 
 
-def _warn_unsampled(kernel_path: str, tuning: Tuning, allowed: bool) -> None:
+def _warn_unsampled(kernel_path: str, tuning: Tuning, args: argparse.Namespace) -> None:
     """One `file:line:col: warning:` line on stderr per site too few validation inputs
-    execute (`precisec.tune.coverage`)."""
+    execute, and per site of a branch condition (`precisec.tune.coverage`)."""
     analysis = tuning.analysis
+    for k in tuning.conditions:
+        site = analysis.kernel.sites[k]
+        what = (f"tuned to {tuning.bits[k]} bits anyway (--tune-conditions)"
+                if args.tune_conditions else
+                f"kept at {tuning.bits[k]} bits (--tune-conditions tunes it anyway)")
+        print(f"{kernel_path}:{site.loc.line}:{site.loc.col}: warning: '{site.op}' computes a "
+              f"branch condition, where rounding can flip the branch; {what}", file=sys.stderr)
     if analysis.executions is None:
         return
+    allowed = args.allow_unsampled
     total = analysis.baseline.count
     for k in tuning.unsampled:
         site = analysis.kernel.sites[k]
@@ -266,11 +274,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     options = flow.Options(args.seed, args.samples, args.backend, args.emit,
                            max_casts=args.max_casts, search=args.search, start=args.start,
-                           cast_cost=args.cast_cost, allow_unsampled=args.allow_unsampled)
+                           cast_cost=args.cast_cost, allow_unsampled=args.allow_unsampled,
+                           tune_conditions=args.tune_conditions)
     result = flow.run(kernel, target, args.kernel, options, worst_case_target(args, kernel))
     write_atomically(output, result.text)
     if result.tuning is not None:
-        _warn_unsampled(args.kernel, result.tuning, args.allow_unsampled)
+        _warn_unsampled(args.kernel, result.tuning, args)
     if result.search is not None:
         return _native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
@@ -531,6 +540,10 @@ def parser() -> argparse.ArgumentParser:
                                "inputs execute "
                                "like the others (by default they keep the kernel's double or "
                                "float precision, with a warning)")
+    tune_cmd.add_argument("--tune-conditions", action="store_true",
+                          help="tune the operations that compute branch conditions like the "
+                               "others (by default they keep the kernel's double or float "
+                               "precision, with a warning: rounding there can flip a branch)")
     tune_cmd.add_argument("--maxerr", type=_target, default=None, metavar="T",
                           help="worst-case target: the sound bound on the absolute error "
                                "over the input box must be <= T (overrides the pragma; met "

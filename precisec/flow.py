@@ -55,8 +55,9 @@ class Options:
     native backend, the cap on casts, the search (greedy or snap), where its bits start
     (sgd or optimum) and the cost of an interior cast. Native options are None unless
     given; `native_search`, `native_start` and `cost_model` apply the defaults. With
-    `allow_unsampled`, sites few validation inputs run are tuned like the others
-    instead of keeping the baseline precision (`precisec.tune.coverage`)."""
+    `allow_unsampled`, sites few validation inputs run, and with `tune_conditions`, sites
+    of branch conditions, are tuned like the others instead of keeping the baseline
+    precision (`precisec.tune.coverage`)."""
 
     seed: int = 0
     samples: int = DEFAULT_SAMPLES
@@ -67,6 +68,7 @@ class Options:
     start: str | None = None
     cast_cost: float | None = None
     allow_unsampled: bool = False
+    tune_conditions: bool = False
 
     @property
     def native_search(self) -> str:
@@ -179,12 +181,12 @@ def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | 
 
 def guarantee_lines(worst: Bound | None, maxerr: float | None) -> list[str]:
     """Which guarantee the file carries: the worst-case target met by a sound bound, or
-    the measured target above with the sound bound beside it (docs/method.md §8)."""
+    the measured target above with the sound bound beside it (docs/method.md §9)."""
     if worst is None:
         return []
     carried = "the measured target above" if maxerr is None else \
         f"worst case, target maxerr {maxerr:.3e}"
-    return [f"guarantee: {carried}; sound bound (MPFR rounding model, docs/method.md §8)",
+    return [f"guarantee: {carried}; sound bound (MPFR rounding model, docs/method.md §9)",
             f"  {worst.describe()}."]
 
 
@@ -264,7 +266,7 @@ def run(kernel: Kernel, target: float | Target, source: str,
         options: Options = Options(), maxerr: float | None = None) -> Result:
     """Tune, emit, verify on the test sample, and emit the final text. A bare number
     as the target is an RMSE. With `maxerr`, the bits also meet that worst-case target
-    by the sound bound (docs/method.md §9)."""
+    by the sound bound (docs/method.md §10)."""
     check_options(kernel, options)
     goal = as_target(target)
     native = options.backend == "native"
@@ -285,7 +287,7 @@ def run(kernel: Kernel, target: float | Target, source: str,
             bits = optimum_start(analysis)
         else:
             tuning = tune(evaluator, goal, options.seed, validation, analysis,
-                          options.allow_unsampled)
+                          options.allow_unsampled, options.tune_conditions)
             seconds.update(tuning.seconds)
             bits = tuning.bits
         worst = None

@@ -12,19 +12,22 @@ hash (`Reference.branches`) took the same path; the defining interpreter replays
 representative of each path to get its decision trace, and a walk of the IR along that
 trace marks the sites the path executes. A kernel without branches executes every site
 that is not in a zero-trip loop on every input.
+
+The operations that compute a branch condition keep the baseline too (`condition_sites`):
+a rounding there can flip the branch, and a flip is a jump of the output that only inputs
+close to the boundary reveal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from precisec.ir.core import Cond, Eqn, Kernel, Loop, Region, executions, walk
+from precisec.ir.core import Atom, Cond, Eqn, Kernel, Loop, Region, Var, executions, walk
 from precisec.semantics import interpret
 from precisec.semantics.compiled import Reference
-from precisec.tune.refine import Measurement, Refinement
 
 MIN_EXECUTIONS = 30
 """A site executed by fewer validation inputs than this is under-sampled: a mean square
@@ -93,18 +96,70 @@ def under_sampled(counts: np.ndarray) -> np.ndarray:
     return np.flatnonzero(counts < MIN_EXECUTIONS)
 
 
-def keep_baseline(refinement: Refinement, executions: np.ndarray | None, baseline_bits: int,
-                  allow: bool, measure: Callable[[tuple[int, ...]], Measurement]
-                  ) -> tuple[Refinement, tuple[int, ...]]:
-    """The refinement with every under-sampled site raised to at least `baseline_bits`
-    (unless `allow`), re-measured on the validation sample through `measure`, and the
-    under-sampled sites (for the warning, raised or not)."""
-    if executions is None:
-        return refinement, ()
-    sites = tuple(int(k) for k in under_sampled(executions))
-    bits = list(refinement.bits)
-    for k in sites:
-        bits[k] = max(bits[k], baseline_bits)
-    if allow or tuple(bits) == refinement.bits:
-        return refinement, sites
-    return replace(refinement, bits=tuple(bits), validation=measure(tuple(bits))), sites
+
+def condition_sites(kernel: Kernel) -> np.ndarray:
+    """Per site, whether its result flows into a branch condition (through operations,
+    loop-carried values and branch results). Rounding there can flip the branch, a jump
+    of the output that the noise model, which follows the clean branches, does not see,
+    and that a validation sample sees only if it has inputs close enough to the
+    boundary; so these sites keep the baseline precision (docs/method.md §4)."""
+    sources: dict[int, list[Atom]] = {}
+    site_of: dict[int, int] = {}
+    preds: list[Atom] = []
+
+    def visit(region: Region) -> None:
+        for stmt in region.stmts:
+            if isinstance(stmt, Eqn):
+                sources[id(stmt.out)] = list(stmt.args)
+                if stmt.site is not None:
+                    site_of[id(stmt.out)] = stmt.site
+            elif isinstance(stmt, Loop):
+                for k, var in enumerate(stmt.outs):
+                    sources[id(var)] = [stmt.init[k], stmt.body.results[k]]
+                    sources[id(stmt.body.params[k + 1])] = [stmt.init[k], stmt.body.results[k]]
+                visit(stmt.body)
+            else:
+                preds.append(stmt.pred)
+                for k, var in enumerate(stmt.outs):
+                    sources[id(var)] = [stmt.then.results[k], stmt.other.results[k]]
+                visit(stmt.then)
+                visit(stmt.other)
+
+    visit(kernel.body)
+    marks = np.zeros(len(kernel.sites), dtype=bool)
+    pending = [atom for atom in preds if isinstance(atom, Var)]
+    seen: set[int] = set()
+    while pending:
+        var = pending.pop()
+        if id(var) in seen:
+            continue
+        seen.add(id(var))
+        if id(var) in site_of:
+            marks[site_of[id(var)]] = True
+        pending.extend(a for a in sources.get(id(var), []) if isinstance(a, Var))
+    return marks
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The least bits refinement may give each site, and why: `unsampled` sites (fewer
+    than MIN_EXECUTIONS validation inputs run them) and `conditions` (they feed a branch
+    condition) keep the baseline precision unless allowed."""
+
+    bits: np.ndarray
+    unsampled: tuple[int, ...]
+    conditions: tuple[int, ...]
+
+
+def floor(kernel: Kernel, executions: np.ndarray | None, allow_unsampled: bool,
+          tune_conditions: bool) -> Floor:
+    """The refinement floor: the baseline on under-sampled sites unless `allow_unsampled`,
+    and on condition sites unless `tune_conditions`; 1 bit elsewhere (no floor)."""
+    unsampled = () if executions is None else tuple(int(k) for k in under_sampled(executions))
+    conditions = tuple(int(k) for k in np.flatnonzero(condition_sites(kernel)))
+    bits = np.ones(len(kernel.sites), dtype=int)
+    if not allow_unsampled:
+        bits[list(unsampled)] = kernel.baseline_bits
+    if not tune_conditions:
+        bits[list(conditions)] = kernel.baseline_bits
+    return Floor(bits, unsampled, conditions)

@@ -85,15 +85,17 @@ class MovePath(Sequence[np.ndarray]):
     """Allocations after 1..length greedy single-bit moves (+1: raise, −1: lower), each
     move taken where the first-order model gains (or loses) the most. Only the moved sites
     are stored, so a path over thousands of sites stays small; `path[k]` rebuilds the
-    allocation after k+1 moves."""
+    allocation after k+1 moves. Lowering never takes a site below its `floor`."""
 
-    def __init__(self, bits: np.ndarray, sens: np.ndarray, step: int, length: int) -> None:
+    def __init__(self, bits: np.ndarray, sens: np.ndarray, step: int, length: int,
+                 floor: np.ndarray | None = None) -> None:
         self.start, self.step = bits.copy(), step
+        low = np.full(len(bits), MIN_BITS) if floor is None else floor
         moves: list[int] = []
         current = bits.astype(float)
         share = K_ROUNDING**2 * sens * 4.0 ** (-current)
         for _ in range(length):
-            movable = (current < MAX_BITS) if step > 0 else (current > MIN_BITS)
+            movable = (current < MAX_BITS) if step > 0 else (current > low)
             if not np.any(movable):
                 break
             site = int(np.argmax(np.where(movable, share if step > 0 else -share, -np.inf)))
@@ -142,16 +144,19 @@ def first_true(path: Sequence[Candidate], ok: Callable[[Candidate], bool]) -> in
 
 def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
            start: Sequence[int], sens: np.ndarray, reference: Reference,
-           max_trials: int = SINGLE_BIT_TRIALS, metric: Metric = ABSOLUTE
-           ) -> Refinement | None:
-    """Repair `start` (bits per site) until validated, then lower it; None if even
-    MAX_BITS misses. `emulate` gives the tuned outputs on the validation sample whose
-    exact outputs are `reference`; `sens` is per site. The last single-bit pass stops
-    after `max_trials` emulations (a count, not a time, so results stay deterministic)."""
+           max_trials: int = SINGLE_BIT_TRIALS, metric: Metric = ABSOLUTE,
+           floor: Sequence[int] | None = None) -> Refinement | None:
+    """Repair `start` (bits per site) until validated, then lower it, never below
+    `floor` (per site; MIN_BITS if None); None if even MAX_BITS misses. `emulate` gives
+    the tuned outputs on the validation sample whose exact outputs are `reference`;
+    `sens` is per site. The last single-bit pass stops after `max_trials` emulations (a
+    count, not a time, so results stay deterministic)."""
     validator: Validator[np.ndarray] = Validator(
         lambda bits: emulate(_bits_key(bits)), _bits_key, reference, target, metric)
+    low = np.maximum(MIN_BITS, np.zeros(len(start), int) if floor is None
+                     else np.array(floor, dtype=int))
     initial = np.array(start, dtype=int)
-    bits = initial.copy()
+    bits = np.maximum(initial, low)
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
         return None
     while not validator.accepts(bits):
@@ -160,11 +165,11 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
             return None
         found = first_true(path, validator.accepts)
         bits = path[-1] if found is None else path[found]
-    lowered = MovePath(bits, sens, -1, 8 * len(bits))
+    lowered = MovePath(bits, sens, -1, 8 * len(bits), low)
     found = first_true(Reversed(lowered), validator.accepts)
     if found is not None:
         bits = lowered[len(lowered) - 1 - found]
-    bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials)
+    bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials, low)
     difference = bits - initial
     return Refinement(_bits_key(bits), int(np.sum(difference[difference > 0])),
                       int(-np.sum(difference[difference < 0])), validator.measure(bits),
@@ -172,7 +177,7 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
 
 
 def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.ndarray,
-                  target: float, budget: int) -> np.ndarray:
+                  target: float, budget: int, low: np.ndarray) -> np.ndarray:
     """Lower single sites one bit at a time, cheapest first, while the measurement
     allows; trials the calibrated model rules out are not emulated (the model is of an
     RMS error, so under the bits metric every trial is emulated, within the budget)."""
@@ -186,7 +191,7 @@ def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.n
                 return bits
             now = validator.measure(bits)
             bound = now.rmse**2 + Z_ACCEPT * now.mse_standard_error
-            if bits[op] <= MIN_BITS or (validator.metric.name != "bits" and (
+            if bits[op] <= low[op] or (validator.metric.name != "bits" and (
                     bound + 3.0 * calibration * shares[op] / MODEL_SLACK > target**2)):
                 continue
             trial = bits.copy()

@@ -9,8 +9,13 @@ from helpers import EXAMPLES, kernel
 
 from precisec.frontend.c import load_c
 from precisec.semantics.compiled import Evaluator
-from precisec.tune.coverage import MIN_EXECUTIONS, keep_baseline, site_executions, under_sampled
-from precisec.tune.refine import Measurement, Refinement
+from precisec.tune.coverage import (
+    MIN_EXECUTIONS,
+    condition_sites,
+    floor,
+    site_executions,
+    under_sampled,
+)
 from precisec.tune.samples import Sample
 
 RARE = """\
@@ -63,17 +68,42 @@ def test_a_kernel_without_branches_runs_every_site_on_every_input() -> None:
     assert list(counts) == [7, 7]
 
 
-@pytest.mark.parametrize("allow", [False, True])
-def test_keep_baseline_raises_only_under_sampled_sites(allow: bool) -> None:
-    measured: list[tuple[int, ...]] = []
+FLIP = """\
+#pragma precisec range(x, 0, 10)
+#pragma precisec rmse(1e-14)
+double flip(double x) {
+    double y;
+    double s = 0.0;
+    for (int i = 0; i < 3; i++) {
+        s = s + x * 0.25;
+    }
+    if (x * x - s >= 0.0) {
+        y = x * 0.5 + 1.0;
+    } else {
+        y = x * 0.5 - 1.0;
+    }
+    return y;
+}
+"""
 
-    def measure(bits: tuple[int, ...]) -> Measurement:
-        measured.append(bits)
-        return refinement.validation
 
-    refinement = Refinement((2, 9, 60), 0, 0, None, 1)  # type: ignore[arg-type]
-    counts = np.array([MIN_EXECUTIONS - 1, MIN_EXECUTIONS, 0])
-    kept, sites = keep_baseline(refinement, counts, 53, allow, measure)
-    assert sites == (0, 2)
-    assert kept.bits == ((2, 9, 60) if allow else (53, 9, 60))
-    assert measured == ([] if allow else [(53, 9, 60)])
+def test_condition_sites_are_those_the_comparison_depends_on() -> None:
+    k = kernel(FLIP)
+    marked = {(k.sites[i].loc.line, k.sites[i].op) for i in np.flatnonzero(condition_sites(k))}
+    # the loop's add and mul feed s, which the condition subtracts
+    assert marked == {(7, "add"), (7, "mul"), (9, "mul"), (9, "sub")}
+
+
+@pytest.mark.parametrize(("allow", "conditions"), [(False, False), (True, False),
+                                                    (False, True)])
+def test_the_floor_keeps_the_baseline_where_asked(allow: bool, conditions: bool) -> None:
+    k = kernel(FLIP)
+    counts = np.full(len(k.sites), 100)
+    late = sites_at(k, 10)
+    counts[late] = MIN_EXECUTIONS - 1
+    least = floor(k, counts, allow, conditions)
+    assert least.unsampled == tuple(late)
+    assert set(least.conditions) == set(np.flatnonzero(condition_sites(k)))
+    for site in range(len(k.sites)):
+        kept = (site in late and not allow) or (site in least.conditions and not conditions)
+        assert least.bits[site] == (53 if kept else 1), k.sites[site]
