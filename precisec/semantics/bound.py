@@ -1,5 +1,5 @@
 """A sound bound on the worst-case error of an allocation over the input box
-(docs/method.md §8).
+(docs/method.md §9).
 
 Every rounding is v·(1+δ), |δ| ≤ u = 2^-p; by the mean-value theorem the tuned output
 minus the exact one is Σ_j ∂f/∂δ_j(x, ξ)·δ_j for some ξ between 0 and δ, so

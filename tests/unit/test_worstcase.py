@@ -1,4 +1,4 @@
-"""Tuning to a worst-case target (docs/method.md §9): the equal-share start, the search
+"""Tuning to a worst-case target (docs/method.md §10): the equal-share start, the search
 against the sound bound, refusals, and the maxerr pragma."""
 
 from __future__ import annotations
