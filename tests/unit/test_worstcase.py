@@ -75,3 +75,12 @@ def test_second_maxerr_pragma_is_an_error() -> None:
     with pytest.raises(PrecisecError, match="second maxerr pragma") as caught:
         kernel("#pragma precisec maxerr(1e-9)\n#pragma precisec maxerr(1e-10)\n" + FMA_LIKE)
     assert caught.value.loc.line == 2
+
+
+def test_fpcore_maxerr_property_is_the_worst_case_target() -> None:
+    from precisec.frontend.fpcore import parse_fpcore
+
+    core = "(FPCore (x) :pre (<= 1 x 2) :precisec-maxerr {} (* x x))"
+    assert parse_fpcore(core.format("1e-15"), "a.fpcore").target_maxerr == 1e-15
+    with pytest.raises(PrecisecError, match="`:precisec-maxerr` must be a positive number"):
+        parse_fpcore(core.format("-1"), "a.fpcore")

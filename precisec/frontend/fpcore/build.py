@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from fractions import Fraction
 from itertools import pairwise
 
@@ -86,6 +87,8 @@ MAX_DEPTH = 20_000
 """Python frames allowed while building (a 500-deep expression needs about 1,500)."""
 
 Scope = Mapping[str, Atom]
+
+MAXERR_PROPERTY = ":precisec-maxerr"  # the worst-case target (docs/method.md §10)
 
 
 def _hint(name: str) -> str:
@@ -333,6 +336,8 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
             inputs = [Input(c_name, (), (lo,), (hi,), a.loc)
                       for a, c_name, (lo, hi) in zip(arguments, c_names, bounds, strict=True)]
             goal = target({key: core.prop(key) for key in TARGET_PROPERTIES})
+            worst = target({MAXERR_PROPERTY: core.prop(MAXERR_PROPERTY)},
+                           {MAXERR_PROPERTY: "maxerr"})
             kernel = body.builder.kernel(
                 core.kernel_name, core.loc, inputs, params, True, (result,),
                 precision="float" if float_kernel else "double",
@@ -340,6 +345,7 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
                 properties=_kernel_properties(core, [a.name for a in arguments]),
                 target_metric="rmse" if goal is None else goal[0],
                 precondition=precondition)
+            kernel = replace(kernel, target_maxerr=None if worst is None else worst[1])
             return verify(kernel), body.site_bits
         except RecursionError as err:
             raise PrecisecError(core.loc, "expression nested too deeply") from err

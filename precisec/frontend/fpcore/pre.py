@@ -156,9 +156,11 @@ def domain(region: Region | None, loc: SourceLoc | None, text: str, names: Seque
     return ranges, Precondition(region, loc, text) if residual else None
 
 
-def target(core_prop: dict[str, Datum | None]) -> tuple[str, float] | None:
-    """The target property (`:precisec-rmse`, `:precisec-relrmse` or `:precisec-bits`):
-    its metric and a positive double, or None; two of them are an error."""
+def target(core_prop: dict[str, Datum | None],
+           names: dict[str, str] = TARGET_PROPERTIES) -> tuple[str, float] | None:
+    """The target property (`:precisec-rmse`, `:precisec-relrmse` or `:precisec-bits`;
+    those of `names`): its metric and a positive double, or None; two of them are an
+    error."""
     given = [(key, value) for key, value in core_prop.items() if value is not None]
     if len(given) > 1:
         raise PrecisecError(given[1][1].loc, f"`{given[1][0]}` and `{given[0][0]}`: one "
@@ -176,7 +178,7 @@ def target(core_prop: dict[str, Datum | None]) -> tuple[str, float] | None:
         raise PrecisecError(value.loc, f"`{key}` is not finite as a double") from err
     if number == 0:
         raise PrecisecError(value.loc, f"`{key}` underflows to 0 as a double")
-    return TARGET_PROPERTIES[key], number
+    return names[key], number
 
 
 def unwrap_let(datum: Datum) -> tuple[str, Sequence[Datum], Datum] | None:
