@@ -1,4 +1,4 @@
-"""Input samples, their seeds, and their exact outputs (docs/method.md §3).
+"""Input samples, their seeds, and their exact outputs (docs/method.md §6).
 
 Each sample has its own seed, derived from the user's seed so that the test sample is
 never one used for training or refinement: training draws minibatches from a JAX key of
