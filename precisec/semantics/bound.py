@@ -6,9 +6,12 @@ minus the exact one is Σ_j ∂f/∂δ_j(x, ξ)·δ_j for some ξ between 0 and 
 Σ_j sup |∂f/∂δ_j|·u_j over a sub-box, with the adjoints evaluated in arb balls over the
 sub-box and every δ in [-u, u] (`semantics.bound_tape`), bounds the error there with no
 separate second-order term. Branch-and-bound maximises it over the box: the sub-box with
-the largest upper bound is split along its widest dimension until the largest upper bound
-is within 1% of the largest value seen at a sub-box midpoint, or the time budget ends;
-the upper bound is sound either way.
+the largest upper bound is split in half until the largest upper bound is within 1% of
+the largest value seen at a sub-box midpoint, or the time budget ends; the upper bound
+is sound either way. Splits alternate between the widest dimension (relative to the box)
+and, for up to PROBED_DIMENSIONS inputs, the dimension whose halving lowers the larger
+half's bound most (inputs that barely matter, like carbonGas's narrow constants, are
+then left whole).
 
 A branch undecided on a small sub-box is bounded on each side's path and the larger
 taken; such a bound does not cover branch flips between the tuned and the exact run
@@ -35,6 +38,7 @@ TOLERANCE = 1.01
 FORK_WIDTH = 2.0**-10  # an undecided branch on a sub-box this narrow (share of the box)…
 UNDEFINED_WIDTH = 2.0**-30  # …and an undefined operation on one this narrow: give up
 MAX_PATHS = 256
+PROBED_DIMENSIONS = 8  # up to this many inputs, every other split probes each dimension
 WORKING_BITS = 96  # arb's working precision: the balls stay sound at any precision
 
 
@@ -184,6 +188,21 @@ class _Search:
         except (Undecided, Undefined):
             return 0.0
 
+    def best_dimension(self, box: Sequence[tuple[float, float]], widest: int) -> int:
+        """The dimension whose halving lowers the larger half's upper bound most (the
+        widest on ties, or when a half is undecided or undefined)."""
+        best, chosen = math.inf, widest
+        for k, span in enumerate(self.spans):
+            if span <= 0 or box[k][0] == box[k][1]:
+                continue
+            try:
+                worst = max(self.score(half, fork=False).upper for half in _split(box, k))
+            except (Undecided, Undefined):
+                return widest
+            if worst < best or (worst == best and k == widest):
+                best, chosen = worst, k
+        return chosen
+
     def width(self, box: Sequence[tuple[float, float]]) -> tuple[float, int]:
         """The widest dimension as a share of the input box, and its index."""
         shares = [((hi - lo) / span if span > 0 else 0.0, k)
@@ -243,6 +262,7 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
     lower = 0.0
     work = [list(zip(kernel.lows, kernel.highs, strict=True))]
     boxes = 0
+    splits = 0
 
     def settle() -> None:
         """Score every box of the work list, splitting where undecided or undefined."""
@@ -282,7 +302,10 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
         if share == 0.0:
             done.append(score)
             continue
-        work.extend(_split(box, k))
+        splits += 1
+        chosen = k if splits % 2 == 0 or len(search.spans) > PROBED_DIMENSIONS \
+            else search.best_dimension(box, k)
+        work.extend(_split(box, chosen))
         settle()
     scores = done + [entry[3] for entry in heap]
     value = max(s.upper for s in scores)
