@@ -111,3 +111,16 @@ def test_loops_charge_every_execution() -> None:
     result = all_double(k)
     assert result.value is not None
     assert 7 * U <= result.value <= 7 * U * 1.01 + TINY
+
+
+def test_a_statement_the_tape_does_not_model_gives_no_bound() -> None:
+    """A statement kind the tape does not know (a while loop, say) is refused by name."""
+    from dataclasses import replace
+
+    class While:
+        pass
+
+    k = kernel(ranges(x=(1, 2)) + "double f(double x) { return x * x; }")
+    body = replace(k.body, stmts=(While(), *k.body.stmts))  # type: ignore[arg-type]
+    result = bound(replace(k, body=body), [53])
+    assert result.value is None and result.reason == "while statements have no bound"
