@@ -19,6 +19,7 @@ import numpy as np
 from flint import arb
 
 from precisec.ir import BOOL, Eqn, Lit, Precondition, Var
+from precisec.semantics.bound_rules import OTHER_RULES as BALL_RULES
 
 WORKING_BITS = 256
 
@@ -75,32 +76,9 @@ REAL_RULES: dict[str, Callable[..., arb]] = {
 }
 
 
-def _compare(certain: Callable[[arb, arb], bool],
-             refuted: Callable[[arb, arb], bool]) -> Callable[[arb, arb], Truth]:
-    def rule(a: arb, b: arb) -> Truth:
-        return True if certain(a, b) else False if refuted(a, b) else None
-    return rule
-
-
-def _and(a: Truth, b: Truth) -> Truth:
-    return False if a is False or b is False else (True if a and b else None)
-
-
-def _or(a: Truth, b: Truth) -> Truth:
-    return True if a is True or b is True else (False if a is False and b is False else None)
-
-
+# Comparisons and connectives, three-valued on balls: the sound bound's rules.
 OTHER_RULES: dict[str, Callable[..., Truth]] = {
-    "lt": _compare(lambda a, b: a < b, lambda a, b: a >= b),
-    "le": _compare(lambda a, b: a <= b, lambda a, b: a > b),
-    "gt": _compare(lambda a, b: a > b, lambda a, b: a <= b),
-    "ge": _compare(lambda a, b: a >= b, lambda a, b: a < b),
-    "eq": _compare(lambda a, b: a == b, lambda a, b: a != b),
-    "ne": _compare(lambda a, b: a != b, lambda a, b: a == b),
-    "and": _and,
-    "or": _or,
-    "not": lambda a: None if a is None else not a,
-}
+    name: BALL_RULES[name] for name in ("lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not")}
 
 
 @contextmanager
