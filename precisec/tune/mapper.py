@@ -39,10 +39,14 @@ def first_order_optimum(sens: np.ndarray, target: float, min_bits: float = 1.0) 
     p_i = ½ log2(n k² S_i / τ²). Operations whose share-optimum falls below min_bits are
     pinned there and the rest re-solved with what budget they leave (water-filling).
     """
-    sens = np.asarray(sens, dtype=float)
+    return np.minimum(_water_filling(np.asarray(sens, dtype=float), target, min_bits),
+                      MAX_BITS)  # an infinite sensitivity (inputs near DBL_MAX) wants inf
+
+
+def _water_filling(sens: np.ndarray, target: float, min_bits: float) -> np.ndarray:
     if not 1e-150 < target < 1e150:  # τ² would leave the double range: work in units of τ²
         with np.errstate(over="ignore", under="ignore"):
-            return first_order_optimum(sens / target / target, 1.0, min_bits)
+            return _water_filling(sens / target / target, 1.0, min_bits)
     pinned = np.zeros(len(sens), dtype=bool)
     while True:
         budget = target**2 - np.sum(K_ROUNDING**2 * sens[pinned] * 4.0 ** -min_bits)

@@ -95,9 +95,10 @@ class Measurement:
         """Of one error per sample, or of a row of errors per sample (output arrays: the
         metric is over all elements, the standard error over the rows' figures).
 
-        For the RMS metrics, errors beyond SAFE_ERROR would overflow when squared, so
-        they are measured in units of the largest one; the usual formulas give the same
-        figures elsewhere."""
+        For the RMS metrics, errors beyond SAFE_ERROR would overflow when squared, and
+        errors all below 1/SAFE_ERROR would underflow (subnormal kernels), so they are
+        measured in units of the largest one; the usual formulas give the same figures
+        elsewhere."""
         rows = errors if errors.ndim == 2 else errors[:, None]
         largest = float(np.max(np.abs(rows))) if rows.size else 0.0
         count = len(rows)
@@ -105,7 +106,10 @@ class Measurement:
             means = np.mean(rows, axis=1)
             return Measurement(float(np.mean(means)), largest,
                                float(np.std(means) / np.sqrt(count)), count, metric)
-        scale = np.float64(largest if largest > SAFE_ERROR else 1.0)
+        if not math.isfinite(largest):  # an output that overflowed, or NaN: no figure
+            return Measurement(math.inf, math.inf, math.inf, count, metric)
+        scale = np.float64(largest if largest > SAFE_ERROR or 0 < largest < 1 / SAFE_ERROR
+                           else 1.0)
         squares = np.mean((rows / scale) ** 2, axis=1)
         with np.errstate(over="ignore"):
             return Measurement(float(scale * np.sqrt(np.mean(squares))), largest,
@@ -122,8 +126,9 @@ class Measurement:
     def accepts(self, target: float) -> bool:
         if self.metric == "bits":
             return self.bound() <= target
-        if self.max_error > SAFE_ERROR or target > SAFE_ERROR:
-            return (self.value / target) ** 2 + Z_ACCEPT * (
+        if max(self.max_error, target) > SAFE_ERROR or target < 1 / SAFE_ERROR:
+            ratio = self.value / target  # squared as a product: ** raises on overflow
+            return ratio * ratio + Z_ACCEPT * (
                 self.standard_error / target / target) <= 1.0
         return self.bound() <= target**2
 

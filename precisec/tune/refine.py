@@ -169,7 +169,9 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     found = first_true(Reversed(lowered), validator.accepts)
     if found is not None:
         bits = lowered[len(lowered) - 1 - found]
-    bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials, low)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials,
+                             low)
     difference = bits - initial
     return Refinement(_bits_key(bits), int(np.sum(difference[difference > 0])),
                       int(-np.sum(difference[difference < 0])), validator.measure(bits),
@@ -180,19 +182,23 @@ def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.n
                   target: float, budget: int, low: np.ndarray) -> np.ndarray:
     """Lower single sites one bit at a time, cheapest first, while the measurement
     allows; trials the calibrated model rules out are not emulated (the model is of an
-    RMS error, so under the bits metric every trial is emulated, within the budget)."""
+    RMS error, so under the bits metric every trial is emulated, within the budget). The
+    model's squares are numpy floats: beyond the double range they are inf or NaN, which
+    rules nothing out, so such trials are emulated too."""
+    square = np.float64(target) ** 2
     improved = True
     while improved:
         improved = False
         shares = K_ROUNDING**2 * sens * 4.0 ** (-bits.astype(float))
-        calibration = validator.measure(bits).rmse ** 2 / max(float(np.sum(shares)), 1e-300)
+        calibration = np.float64(validator.measure(bits).rmse) ** 2 / max(
+            float(np.sum(shares)), 1e-300)
         for op in np.argsort(shares):
             if len(validator.seen) >= budget:
                 return bits
             now = validator.measure(bits)
-            bound = now.rmse**2 + Z_ACCEPT * now.mse_standard_error
+            bound = np.float64(now.rmse) ** 2 + Z_ACCEPT * now.mse_standard_error
             if bits[op] <= low[op] or (validator.metric.name != "bits" and (
-                    bound + 3.0 * calibration * shares[op] / MODEL_SLACK > target**2)):
+                    bound + 3.0 * calibration * shares[op] / MODEL_SLACK > square)):
                 continue
             trial = bits.copy()
             trial[op] -= 1

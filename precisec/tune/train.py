@@ -98,7 +98,8 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     if sum(executions(kernel)) <= MONTE_CARLO_LIMIT and not relative:
         constraint, data = _monte_carlo(kernel, log_tau2, config, relative, pool), ()
         total = float(np.sum(sens))
-        start = math.log(target / math.sqrt(total)) if total > 0 else THETA_MAX
+        # in logs: total may be infinite (inputs near the double range), start at the floor
+        start = math.log(target) - 0.5 * math.log(total) if total > 0 else THETA_MAX
         theta = jnp.full(n_sites, min(max(start, THETA_MIN), THETA_MAX))
     else:
         inputs = _draw(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES,

@@ -174,7 +174,8 @@ class Analysis:
         executed = None if self.executions is None else self.executions / self.baseline.count
         if bits is not None:
             contributions = K_ROUNDING**2 * self.sensitivities * 4.0 ** -np.array(bits, float)
-            shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
+            with np.errstate(invalid="ignore"):  # infinite sensitivities: NaN shares
+                shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
         return [OperationRow(k, site.loc.line, site.loc.col, site.op,
                              float(self.sensitivities[k]), float(self.sensitivities[k]) / total,
                              None if bits is None else int(bits[k]),
@@ -282,7 +283,10 @@ def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sa
     clock = time.perf_counter()
     training = train(kernel, goal.model_target(kernel.precision), seed, analysis.sensitivities,
                      relative=goal.relative, pool=analysis.model_inputs)
-    mapped = tuple(bits_for_sigma(float(s)) for s in training.sigma)
+    # σ is NaN where the model's squares leave the double range (subnormal inputs and
+    # targets): such a site starts at the uniform precision, which meets the target.
+    mapped = tuple(bits_for_sigma(float(s)) if math.isfinite(s) and s > 0
+                   else analysis.uniform_bits for s in training.sigma)
     start = mapped
     if goal.metric == "bits":  # the RMS model is no guide to bits: never above uniform
         start = tuple(min(b, analysis.uniform_bits) for b in mapped)

@@ -278,3 +278,24 @@ def test_analyze_without_a_target_prints_what_needs_none(tmp_path: Path) -> None
     assert [(o["line"], o["col"], o["op"]) for o in report["operations"]] == [
         (3, 14, "mul"), (3, 18, "add")]
     assert "uniform_bits" not in report and "first_order_optimum_mean_bits" not in report
+
+
+@pytest.mark.parametrize(("ranges", "target", "body"), [
+    ("4.9e-324, 1e-320", "1e-322", "x * 3.0 + x"),      # subnormal inputs and target
+    ("-1.7e308, 1.7e308", "1e290", "x - 1.0"),         # squares beyond the double range
+])
+def test_extreme_kernels_tune_quietly_with_honest_figures(tmp_path: Path, ranges: str,
+                                                           target: str, body: str) -> None:
+    """Tuning where squares of errors or sensitivities leave the double range: exit 0 or 1
+    (never an internal error), nothing on stderr, and a measured RMSE that neither
+    underflows to 0 nor exceeds the max error."""
+    source = tmp_path / "extreme.c"
+    source.write_text(f"#pragma precisec range(x, {ranges})\n#pragma precisec rmse({target})\n"
+                      f"double f(double x) {{\n    return {body};\n}}\n")
+    result = run_cli("tune", str(source), "-o", str(tmp_path / "out.c"), "--samples", "300",
+                     "--json")
+    assert result.returncode in (0, 1), result.stderr
+    assert result.stderr == ""
+    measured = json.loads(result.stdout)["measured"]
+    assert measured["rmse"] <= measured["max_error"]
+    assert (measured["rmse"] > 0) == (measured["max_error"] > 0)
