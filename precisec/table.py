@@ -96,7 +96,7 @@ class WorstRow:
     the sound bound meets T = FPTuner's bound (docs/method.md §10). `fptuner_mean_bits` is
     FPTuner's all-double allocation in MPFR's count (52 stored bits plus the leading one);
     `rmse_mean_bits` the RMSE-mode allocation at the same T; `max_error` is measured on
-    the compiled C."""
+    the compiled C; `bits` is the allocation, per site."""
 
     benchmark: str
     operations: int
@@ -107,6 +107,7 @@ class WorstRow:
     sound_bound: float | None
     max_error: float
     seconds: float | None
+    bits: tuple[int, ...] = ()
 
     @property
     def within_target(self) -> bool:
@@ -136,7 +137,8 @@ def tune_worst_row(kernel_path: str, source: str, paper: dict, samples: int,
     assert worst is not None and worst.floor is not None and result.bound is not None
     row = WorstRow(kernel.name, len(kernel.sites), target, mean_bits(result.bits), FPTUNER_BITS,
                    mean_bits(worst.floor), result.bound.value,
-                   result.verification.measurement.max_error, time.perf_counter() - started)
+                   result.verification.measurement.max_error, time.perf_counter() - started,
+                   tuple(result.bits))
     return row, result.text
 
 
