@@ -299,3 +299,13 @@ def test_extreme_kernels_tune_quietly_with_honest_figures(tmp_path: Path, ranges
     measured = json.loads(result.stdout)["measured"]
     assert measured["rmse"] <= measured["max_error"]
     assert (measured["rmse"] > 0) == (measured["max_error"] > 0)
+
+
+def test_a_seed_beyond_64_bits_is_accepted_and_deterministic() -> None:
+    """--seed 2**128 (numpy's SeedSequence takes any non-negative integer)."""
+    args = ("analyze", str(benchmark_path("verhulst")), "--samples", "200", "--json",
+            "--seed", str(2**128))
+    first, second = run_cli(*args), run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert json.loads(first.stdout)["double_rmse"] > 0
