@@ -111,10 +111,10 @@ class Measurement:
         scale = np.float64(largest if largest > SAFE_ERROR or 0 < largest < 1 / SAFE_ERROR
                            else 1.0)
         squares = np.mean((rows / scale) ** 2, axis=1)
-        with np.errstate(over="ignore"):
+        spread = float(np.std(squares) / np.sqrt(count))
+        with np.errstate(over="ignore"):  # a zero spread stays 0 (not inf·0) at any scale
             return Measurement(float(scale * np.sqrt(np.mean(squares))), largest,
-                               float(scale**2 * (np.std(squares) / np.sqrt(count))), count,
-                               metric)
+                               float(scale**2 * spread) if spread else 0.0, count, metric)
 
     def bound(self) -> float:
         """The one-sided upper bound the acceptance compares: MSE + Z·SE (RMS metrics) or
