@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from precisec import __version__
+from precisec.backend.fast import FAST_MARK
 from precisec.errors import PrecisecError, SourceLoc
 from precisec.files import write_atomically
 from precisec.frontend import read_source
@@ -419,6 +420,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     text = _tuned_text(tuned)
     native = "#include <mpfr.h>" not in text
+    backend = "native" if native else "fast" if FAST_MARK in text else "mpfr"
     with Evaluator(kernel) as evaluator:
         sample = Sample.draw(evaluator, args.samples, test_seed(args.seed),
                              metric=target.metric)
@@ -433,7 +435,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         found = bound(kernel, bits)
     ok = measured.value <= target.value
     report = {"kernel": kernel.name, "tuned": str(tuned), **_target_json(target),
-              "backend": "native" if native else "mpfr",
+              "backend": backend,
               "measured": _measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok,
               "sound_bound": None if found is None else found.to_json()}
@@ -445,7 +447,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     else:
         _print_table([
             ("kernel", f"{kernel.name} ({args.kernel})"),
-            ("tuned file", f"{tuned} ({'native' if native else 'mpfr'} backend)"),
+            ("tuned file", f"{tuned} ({backend} backend)"),
             (f"target {target.name}", target.format(target.value)),
             (f"measured {target.name} (compiled C)", f"{target.format(measured.value)}  "
                                                      f"({measured.count} inputs, sample seed "
@@ -521,9 +523,10 @@ def parser() -> argparse.ArgumentParser:
     tune_cmd.add_argument("--emit", choices=("c", "fpcore"), default="c",
                           help="write MPFR C (default) or FPCore with precision annotations; "
                                "the allocation is verified by compiling C either way")
-    tune_cmd.add_argument("--backend", choices=("mpfr", "native"), default="mpfr",
+    tune_cmd.add_argument("--backend", choices=("mpfr", "native", "fast"), default="mpfr",
                           help="mpfr: MPFR at per-operation bits (default); native: float, "
-                               "double, long double, _Float128")
+                               "double, long double, _Float128; fast: the MPFR file's "
+                               "results in plain doubles (docs/fast.md)")
     tune_cmd.add_argument("--max-casts", type=seed_value, default=None, metavar="N",
                           help="native: at most N casts (conversions between formats)")
     tune_cmd.add_argument("--search", choices=("greedy", "snap"), default=None,
@@ -581,7 +584,7 @@ def parser() -> argparse.ArgumentParser:
     list_cmd.add_argument("--json", action="store_true", help="machine-readable listing")
     list_cmd.set_defaults(run=cmd_list)
     cflags_cmd = commands.add_parser("cflags", help="print the flags that build a tuned file")
-    cflags_cmd.add_argument("--backend", choices=("mpfr", "native"), default="mpfr")
+    cflags_cmd.add_argument("--backend", choices=("mpfr", "native", "fast"), default="mpfr")
     cflags_cmd.set_defaults(run=cmd_cflags)
     return top
 

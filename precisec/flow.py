@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from precisec import __version__
+from precisec.backend.fast import emit_fast
 from precisec.backend.fpcore import emit_fpcore
 from precisec.backend.mpfr import emit_mpfr
 from precisec.backend.native import emit_native
@@ -41,7 +42,7 @@ from precisec.tune.typesearch import (
 )
 from precisec.tune.worstcase import WorstCase, tune_maxerr
 
-BACKENDS = ("mpfr", "native")
+BACKENDS = ("mpfr", "native", "fast")
 EMITS = ("c", "fpcore")
 STARTS = ("sgd", "optimum")
 # The native options, as the command line spells them; None means not given.
@@ -219,6 +220,16 @@ def native_header(kernel: Kernel, source: str, search: TypeSearch, seed: int,
     ]
 
 
+def fast_header(lines: list[str]) -> list[str]:
+    """The MPFR file's header for the fast backend's file: what runs where, its build line."""
+    return [*lines[:-1],
+            "fast backend: + - * / sqrt at <= 53 bits in doubles (error-free transformations,",
+            "one rounding to the site's bits, ties to even); other operations and wider sites",
+            "call MPFR for that operation alone; a value outside [2^-900, 2^900] reruns the",
+            "call in MPFR. Bit for bit the MPFR file's results (docs/fast.md).",
+            "Build: gcc -std=c11 -O2 app.c this_file.c $(precisec cflags --backend fast)"]
+
+
 def check_options(kernel: Kernel, options: Options) -> None:
     """Refuse meaningless combinations before any work is done."""
     if options.backend not in BACKENDS:
@@ -322,8 +333,10 @@ def run(kernel: Kernel, target: float | Target, source: str,
             return emit_native(kernel, search.formats, native_header(
                 kernel, source, search, options.seed, measured, goal))
         assert tuning is not None
-        return emit_mpfr(kernel, tuning.bits, header(kernel, source, tuning, measured, goal,
-                                                      file_bound, maxerr))
+        lines = header(kernel, source, tuning, measured, goal, file_bound, maxerr)
+        if options.backend == "fast":
+            return emit_fast(kernel, tuning.bits, fast_header(lines))
+        return emit_mpfr(kernel, tuning.bits, lines)
 
     clock = time.perf_counter()
     draft = emit(None)

@@ -167,7 +167,7 @@ def cflags_line(backend: str = "mpfr") -> str:
     if backend == "native":
         return " ".join((*NATIVE_FLAGS, *NATIVE_LIBS, "-lm"))
     chain = find_toolchain()
-    return " ".join((*chain.cflags, *chain.libs))
+    return " ".join((*chain.cflags, *chain.libs, *(("-lm",) if backend == "fast" else ())))
 
 
 # -- compiling and running ----------------------------------------------------------------

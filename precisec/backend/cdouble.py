@@ -21,12 +21,9 @@ from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import RULES
 from precisec.ir.core import Atom, Eqn, Lit, Var
 
-HELPERS_C = """\
-#include <float.h>
-#include <math.h>
-#include <string.h>
-static int pc_unsafe;
-
+# The rounding helpers, after a definition of the flag `pc_unsafe` (the evaluator's is a
+# plain static; a tuned file's is thread-local).
+ROUNDING_C = """\
 static inline double pc_safe(double r)
 {
     double m = fabs(r);
@@ -55,13 +52,20 @@ static inline double pc_round_d(double hi, double lo, int p)
     return hi;
 }
 
-/* Dekker's exact product: a*b = *h + *l (no overflow, no underflow). */
+/* The exact product a*b = *h + *l (no overflow, no underflow): one fused multiply-add
+   where the hardware has it, else Dekker's product (gcc contracts a*b+c into an fma only
+   where the hardware has one, so Dekker's product is never contracted). */
 static inline void pc_two_product(double a, double b, double *h, double *l)
 {
+#ifdef __FP_FAST_FMA
+    *h = a * b;
+    *l = fma(a, b, -*h);
+#else
     const double ca = 134217729.0 * a, ah = ca - (ca - a), al = a - ah;
     const double cb = 134217729.0 * b, bh = cb - (cb - b), bl = b - bh;
     *h = a * b;
     *l = ((ah * bh - *h) + ah * bl + al * bh) + al * bl;
+#endif
 }
 
 static inline double pc_add_d(double a, double b, int p)
@@ -120,13 +124,16 @@ static inline double pc_itof_d(long i)
     return (double) i;
 }
 
+/* x as a double; unsafe unless the double is x itself, in the safe range. */
 static inline double pc_from_mpfr(mpfr_srcptr x)
 {
     if (!mpfr_zero_p(x) && (!mpfr_regular_p(x) || mpfr_get_exp(x) < -899
-                            || mpfr_get_exp(x) > 900)) pc_unsafe = 1;
+                            || mpfr_get_exp(x) > 900 || mpfr_min_prec(x) > 53)) pc_unsafe = 1;
     return mpfr_get_d(x, MPFR_RNDN);
 }
 """
+INCLUDES_C = "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
+HELPERS_C = f"{INCLUDES_C}static int pc_unsafe;\n\n{ROUNDING_C}"
 
 
 def _call(name: str) -> Callable[[list[str], str], str]:
@@ -155,7 +162,9 @@ EXACT: dict[str, Callable[[list[str]], str]] = {
 class DoubleDialect:
     """Real values as C doubles. Site s rounds at `pc_bits[s]`; literal k is `pc_lit[k]`,
     set by the evaluator at the precision `literals` records; other operations use the
-    MPFR rule table through `pc_fres[s]` (at the site's bits) and `pc_farg[0..2]`."""
+    MPFR rule table through `pc_fres[s]` (at the site's bits) and `pc_farg[0..2]`.
+    The fast backend (`precisec.backend.fast`) overrides the methods that say where bits,
+    literals and MPFR scratch come from."""
 
     def __init__(self) -> None:
         self.literals: dict[tuple[str, int | None], str] = {}
@@ -173,6 +182,33 @@ class DoubleDialect:
     def define(self, walker: Walker, var: Var, expr: str) -> None:
         walker.emit(f"const double {walker.define(var)} = {expr};")
 
+    def bits(self, site: int) -> str:
+        """A site's precision as a C expression."""
+        return f"pc_bits[{site}]"
+
+    def in_doubles(self, eqn: Eqn) -> bool:
+        """Whether a site is computed by the double rules (`FAST`)."""
+        return eqn.op in FAST
+
+    def argument(self, walker: Walker, eqn: Eqn, atom: Atom) -> str:
+        """A site's argument: a literal at the site's bits, a value rounded to them first
+        if the emulation rounds arguments."""
+        assert eqn.site is not None
+        if isinstance(atom, Lit):
+            return self.ref(walker, atom, eqn.site)
+        name, bits = walker.name(atom), self.bits(eqn.site)
+        return f"(pc_round_arguments ? pc_round_d({name}, 0.0, {bits}) : {name})"
+
+    def through_mpfr(self, walker: Walker, eqn: Eqn) -> None:
+        """A site that MPFR computes, on exactly converted arguments, at the site's bits."""
+        assert eqn.site is not None
+        for k, atom in enumerate(eqn.args):
+            walker.emit(f"mpfr_set_d(pc_farg[{k}], {self.argument(walker, eqn, atom)}, "
+                        "MPFR_RNDN);")
+        result = f"pc_fres[{eqn.site}]"
+        walker.emit(RULES[eqn.op](result, [f"pc_farg[{k}]" for k in range(len(eqn.args))]))
+        self.define(walker, eqn.out, f"pc_from_mpfr({result})")
+
     # -- the walker's Dialect protocol ------------------------------------------------------
     def note(self, site: int) -> str:
         return f"site {site}"
@@ -184,18 +220,11 @@ class DoubleDialect:
         if eqn.site is None:
             self.define(walker, eqn.out, EXACT[eqn.op]([self.ref(walker, a) for a in eqn.args]))
             return
-        bits = f"pc_bits[{eqn.site}]"
-        args = [self.ref(walker, a, eqn.site) if isinstance(a, Lit)
-                else f"(pc_round_arguments ? pc_round_d({walker.name(a)}, 0.0, {bits}) : "
-                     f"{walker.name(a)})" for a in eqn.args]
-        if eqn.op in FAST:
-            self.define(walker, eqn.out, FAST[eqn.op](args, bits))
+        if self.in_doubles(eqn):
+            args = [self.argument(walker, eqn, a) for a in eqn.args]
+            self.define(walker, eqn.out, FAST[eqn.op](args, self.bits(eqn.site)))
             return
-        for k, arg in enumerate(args):
-            walker.emit(f"mpfr_set_d(pc_farg[{k}], {arg}, MPFR_RNDN);")
-        result = f"pc_fres[{eqn.site}]"
-        walker.emit(RULES[eqn.op](result, [f"pc_farg[{k}]" for k in range(len(args))]))
-        self.define(walker, eqn.out, f"pc_from_mpfr({result})")
+        self.through_mpfr(walker, eqn)
 
     def compare(self, walker: Walker, eqn: Eqn) -> str:
         left, right = (self.ref(walker, a) for a in eqn.args)
@@ -221,4 +250,3 @@ class DoubleDialect:
 
     def temp(self, walker: Walker, temp: Var, source: Var) -> None:
         self.define(walker, temp, walker.name(source))
-

@@ -222,8 +222,8 @@ def bind_parameters(walker: Walker, dialect: MpfrDialect, groups: dict[int, int]
     return prologue
 
 
-def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[str]) -> str:
-    """C source of the tuned kernel; `header_lines` go into the leading comment."""
+def mpfr_function(kernel: Kernel, site_bits: Sequence[int], declarator: str) -> list[str]:
+    """The tuned kernel as one C function in MPFR, declared by `declarator`."""
     bits = [int(b) for b in site_bits]
     rule = Precisions.emulation(kernel, bits)
     rule = Precisions(rule.site_bits, rule.literal_bits, input_bits=kernel.baseline_bits)
@@ -251,12 +251,16 @@ def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
     sets = [f'mpfr_set_str({name}, "{text}", 10, MPFR_RNDN);'
             for name, text in dialect.literal_texts()]
     inits = dialect.initialisations(lambda slot: widths.bits(slot.key))
-    lines = ["/*", *(f" * {line}".rstrip() for line in header_lines), " */",
-             "#include <mpfr.h>", "", *BRANCH_GUARD, "", signature(kernel), "{",
-             *(f"    {line}" for line in (*dialect.declarations(), *inits, *sets,
-                                          *prologue)),
-             *walker.lines,
-             *(f"    {line}" for line in (*epilogue, *dialect.clears())),
-             *(["    return pc_result;"] if kernel.returns else []), "}", ""]
-    return "\n".join(lines)
+    return [declarator, "{",
+            *(f"    {line}" for line in (*dialect.declarations(), *inits, *sets, *prologue)),
+            *walker.lines,
+            *(f"    {line}" for line in (*epilogue, *dialect.clears())),
+            *(["    return pc_result;"] if kernel.returns else []), "}", ""]
 
+
+def emit_mpfr(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[str]) -> str:
+    """C source of the tuned kernel; `header_lines` go into the leading comment."""
+    lines = ["/*", *(f" * {line}".rstrip() for line in header_lines), " */",
+             "#include <mpfr.h>", "", *BRANCH_GUARD, "",
+             *mpfr_function(kernel, site_bits, signature(kernel))]
+    return "\n".join(lines)
