@@ -1,12 +1,14 @@
 """One walk from the structured IR to C, shared by every C emitter.
 
 The walker writes the kernel's control structure: a loop becomes a C `for` over a `long`
-trip counter, a branch an `if`/`else` on `PRECISEC_BRANCH(b, cond)`, loop-carried and
-merged values are C variables assigned at the end of each iteration or side, integer and
-boolean code is plain C. What a *real* value is (an `mpfr_t`, a hardware float) and how
-each operation computes it is the `Dialect`'s business: a rule table keyed by op name
-(`precisec.backend.mpfr` for MPFR, `precisec.backend.native` for hardware formats). Where
-arrays live and how wide values are is `precisec.backend.storage`'s.
+trip counter, a while loop a `for` up to its cap that tests its condition first and
+`break`s when it fails, then reports its trip count to `PRECISEC_TRIPS(w, trips)` (a
+no-op unless the build defines it), a branch an `if`/`else` on `PRECISEC_BRANCH(b, cond)`,
+loop-carried and merged values are C variables assigned at the end of each iteration or
+side, integer and boolean code is plain C. What a *real* value is (an `mpfr_t`, a
+hardware float) and how each operation computes it is the `Dialect`'s business: a rule
+table keyed by op name (`precisec.backend.mpfr` for MPFR, `precisec.backend.native` for
+hardware formats). Where arrays live and how wide values are is `precisec.backend.storage`'s.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from precisec.ir.core import (
     Region,
     Stmt,
     Var,
+    While,
     walk,
 )
 
@@ -66,6 +69,9 @@ class Dialect(Protocol):
     def temp(self, walker: Walker, temp: Var, source: Var) -> None:
         """A fresh copy `temp` of `source`, as wide as it."""
 
+
+TRIPS_GUARD = ("#ifndef PRECISEC_TRIPS", "#define PRECISEC_TRIPS(w, n) ((void) (n))", "#endif")
+"""Written before each while loop: a build that records trip counts defines the macro."""
 
 _NOT_IDENT = re.compile(r"[^A-Za-z0-9_]")
 
@@ -219,6 +225,8 @@ class Walker:
             self.eqn(stmt)
         elif isinstance(stmt, Loop):
             self.loop(stmt)
+        elif isinstance(stmt, While):
+            self.while_loop(stmt)
         else:
             self.cond(stmt)
 
@@ -292,7 +300,36 @@ class Walker:
             if keep and not param.shape:
                 self.names[id(out)] = self.names[id(param)]
 
-    def carry(self, loop: Loop, live: list[bool]) -> None:
+    def while_loop(self, loop: While) -> None:
+        """carried ← init; up to the cap: test, stop if false, body, carry. The test's
+        parameters are the carried variables under other names."""
+        live = [id(p) in self.used or id(t) in self.used or id(o) in self.used
+                for p, t, o in zip(loop.carried, loop.cond.params, loop.outs, strict=True)]
+        for param, init, keep in zip(loop.carried, loop.init, live, strict=True):
+            if keep:
+                self.declare(param, init)
+        for param, test, keep in zip(loop.carried, loop.cond.params, live, strict=True):
+            if keep and not param.shape:
+                self.names[id(test)] = self.names[id(param)]
+        trip = self.fresh("trips")
+        self.lines.extend(TRIPS_GUARD)
+        self.emit(f"/* {loop.loc.line}:{loop.loc.col} while loop {loop.number}: stops after "
+                  f"{loop.cap} iterations (its hard cap) if its condition still holds */")
+        self.emit(f"long {trip};")
+        self.emit(f"for ({trip} = 0; {trip} < {loop.cap}; {trip}++) {{")
+        self.depth += 1
+        self.region(loop.cond)
+        self.emit(f"if (!{self.int_ref(loop.cond.results[0])}) break;")
+        self.region(loop.body)
+        self.carry(loop, live)
+        self.depth -= 1
+        self.emit("}")
+        self.emit(f"PRECISEC_TRIPS({loop.number}, {trip});")
+        for param, out, keep in zip(loop.carried, loop.outs, live, strict=True):
+            if keep and not param.shape:
+                self.names[id(out)] = self.names[id(param)]
+
+    def carry(self, loop: Loop | While, live: list[bool]) -> None:
         """carried ← body results, as a parallel assignment: a result that is itself a
         carried value is copied to a temporary before any carried value changes."""
         carried = {id(p) for p in loop.carried}

@@ -33,6 +33,7 @@ from precisec.ir.core import (
     Region,
     Stmt,
     Var,
+    While,
     walk,
 )
 
@@ -107,10 +108,18 @@ def array_groups(kernel: Kernel) -> dict[int, int]:
         groups[id(var)] = group
         current[group] = id(var)
 
-    def loop(stmt: Loop) -> None:
+    def loop(stmt: Loop | While) -> None:
         before = dict(current)
         carried = [(p, read(a, stmt.loc)) for p, a in zip(stmt.carried, stmt.init, strict=True)
                    if p.shape]
+        if isinstance(stmt, While):  # the test reads the carried arrays and updates none
+            for param, (_, group) in zip((p for p in stmt.cond.params if p.shape), carried,
+                                         strict=True):
+                define(param, group)
+            region(stmt.cond)
+            if any(current[g] != before[g] for g in before if g not in dict(carried).values()):
+                raise IRError(f"{kernel.name}: the test of the while loop at {stmt.loc} "
+                              "updates an array")
         for param, group in carried:
             define(param, group)
         region(stmt.body)
@@ -154,7 +163,7 @@ def array_groups(kernel: Kernel) -> dict[int, int]:
                     read(stmt.args[0], stmt.loc)
                 elif stmt.op == "store":
                     define(stmt.out, read(stmt.args[0], stmt.loc))
-            elif isinstance(stmt, Loop):
+            elif isinstance(stmt, Loop | While):
                 loop(stmt)
             else:
                 cond(stmt)
@@ -219,6 +228,18 @@ def compute_widths(kernel: Kernel, groups: dict[int, int], rule: Precisions) -> 
                                               strict=True):
                     widen(param, width(result))
                     widen(out, width(param))
+            elif isinstance(stmt, While):  # the test's parameters share the carried storage
+                for param, test, init in zip(stmt.carried, stmt.cond.params, stmt.init,
+                                             strict=True):
+                    widen(param, width(init))
+                    widen(test, width(param))
+                region(stmt.cond)
+                region(stmt.body)
+                for param, test, result, out in zip(stmt.carried, stmt.cond.params,
+                                                    stmt.body.results, stmt.outs, strict=True):
+                    widen(param, width(result))
+                    widen(test, width(param))
+                    widen(out, width(param))
             else:
                 region(stmt.then)
                 region(stmt.other)
@@ -249,6 +270,8 @@ def _atoms(stmt: Stmt) -> Sequence[Atom]:
         return stmt.args
     if isinstance(stmt, Loop):
         return (*stmt.init, *stmt.body.results)
+    if isinstance(stmt, While):
+        return (*stmt.init, *stmt.cond.results, *stmt.body.results)
     return (stmt.pred, *stmt.then.results, *stmt.other.results)
 
 
@@ -276,6 +299,15 @@ def used_values(stmts: Sequence[Stmt], results: Sequence[Atom] = ()) -> set[int]
                                                     stmt.outs, strict=True):
                     if id(param) in live or id(out) in live:
                         add([init, result])
+                region(stmt.body)
+            elif isinstance(stmt, While):
+                add(stmt.cond.results)
+                for param, test, init, result, out in zip(
+                        stmt.carried, stmt.cond.params, stmt.init, stmt.body.results, stmt.outs,
+                        strict=True):
+                    if id(param) in live or id(test) in live or id(out) in live:
+                        add([param, test, init, result])
+                region(stmt.cond)
                 region(stmt.body)
             else:
                 add([stmt.pred])

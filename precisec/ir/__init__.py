@@ -18,11 +18,12 @@ from precisec.ir.core import (
     Site,
     Stmt,
     Var,
+    While,
     executions,
     site_eqns,
     walk,
 )
 
 __all__ = ["BOOL", "INT", "REAL", "Atom", "Cond", "Eqn", "Input", "Kernel", "Lit", "Loop",
-           "Output", "Param", "Precondition", "Region", "Site", "Stmt", "Var", "executions",
-           "site_eqns", "walk"]
+           "Output", "Param", "Precondition", "Region", "Site", "Stmt", "Var", "While",
+           "executions", "site_eqns", "walk"]

@@ -2,8 +2,8 @@
 
 The builder numbers sites (one per rounding equation, in emission order) and branch
 decisions, infers each result's type from the operation table, and keeps a stack of open
-regions so a frontend can build a loop body or a branch side and close it into a `Loop`
-or `Cond`.
+regions so a frontend can build a loop body or a branch side and close it into a `Loop`,
+`While` or `Cond`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from precisec.ir.core import (
     BOOL,
     INT,
     REAL,
+    WHILE_CAP,
     Atom,
     Cond,
     Eqn,
@@ -27,6 +28,7 @@ from precisec.ir.core import (
     Site,
     Stmt,
     Var,
+    While,
 )
 from precisec.ops import OPS
 
@@ -46,6 +48,7 @@ class Builder:
         self.open: list[list[Stmt]] = [[]]
         self.sites: list[Site] = []
         self.n_branches = 0
+        self.n_whiles = 0
 
     @staticmethod
     def var(type_: str, shape: tuple[int, ...] = (), hint: str = "") -> Var:
@@ -90,6 +93,15 @@ class Builder:
         self.emit(Loop(start, step, trips, tuple(init), body, outs, loc))
         return outs
 
+    def while_loop(self, init: Sequence[Atom], cond: Region, body: Region, loc: SourceLoc,
+                   cap: int = WHILE_CAP) -> tuple[Var, ...]:
+        """Emit a while loop (numbered here); returns its final carried values."""
+        outs = tuple(Var(atom_type(a), atom_shape(a), p.hint)
+                     for a, p in zip(init, body.params, strict=True))
+        self.emit(While(tuple(init), cond, body, outs, cap, loc, self.n_whiles))
+        self.n_whiles += 1
+        return outs
+
     def new_branch(self) -> int:
         self.n_branches += 1
         return self.n_branches - 1
@@ -115,7 +127,7 @@ class Builder:
         body = Region(tuple(param_vars), tuple(self.open[0]), tuple(results))
         return Kernel(name, loc, tuple(params), returns, body, tuple(self.sites),
                       self.n_branches, precision, target_rmse, tuple(properties),
-                      target_metric, precondition)
+                      target_metric, precondition, n_whiles=self.n_whiles)
 
 
 def real(text: str) -> Lit:

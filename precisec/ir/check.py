@@ -2,9 +2,10 @@
 
 `verify` raises `IRError` on the first broken invariant: a value used before it is
 defined or outside its scope, a type or shape mismatch, a wrong arity, a rounding
-equation without a site (or an exact one with one), sites or branch numbers that are not
-exactly 0..n-1, a region whose results do not match its owner. Frontends call it on
-every kernel they build, so a bug there cannot reach an interpreter.
+equation without a site (or an exact one with one), sites, branch or while-loop numbers
+that are not exactly 0..n-1, a while loop without a positive cap or a boolean test, a
+region whose results do not match its owner. Frontends call it on every kernel they
+build, so a bug there cannot reach an interpreter.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from precisec.ir.core import (
     Loop,
     Region,
     Var,
+    While,
 )
 
 
@@ -38,6 +40,7 @@ class _Verifier:
         self.kernel = kernel
         self.sites: set[int] = set()
         self.branches: set[int] = set()
+        self.whiles: set[int] = set()
         self.defined: set[int] = set()
 
     def fail(self, message: str) -> IRError:
@@ -66,6 +69,8 @@ class _Verifier:
                 self.eqn(stmt, scope)
             elif isinstance(stmt, Loop):
                 self.loop(stmt, scope)
+            elif isinstance(stmt, While):
+                self.while_loop(stmt, scope)
             elif isinstance(stmt, Cond):
                 self.cond(stmt, scope)
             else:
@@ -145,6 +150,26 @@ class _Verifier:
         for out in loop.outs:
             self.define(out, scope)
 
+    def while_loop(self, loop: While, scope: list[set[int]]) -> None:
+        for atom in loop.init:
+            self.use(atom, scope)
+        where = f"while loop at {loop.loc}"
+        if loop.cap < 1:
+            raise self.fail(f"{where}: iteration cap {loop.cap}")
+        if loop.number in self.whiles or not 0 <= loop.number < self.kernel.n_whiles:
+            raise self.fail(f"while loop number {loop.number} repeated or out of range")
+        self.whiles.add(loop.number)
+        self.matches(loop.init, loop.carried, f"{where} init")
+        self.matches(loop.init, loop.cond.params, f"{where} condition parameters")
+        self.matches(loop.body.results, loop.carried, f"{where} body results")
+        self.matches(loop.body.results, loop.outs, f"{where} outs")
+        if len(loop.cond.results) != 1 or loop.cond.results[0].type != BOOL:
+            raise self.fail(f"{where}: the condition must give one boolean")
+        self.region(loop.cond, scope)
+        self.region(loop.body, scope)
+        for out in loop.outs:
+            self.define(out, scope)
+
     def cond(self, cond: Cond, scope: list[set[int]]) -> None:
         self.use(cond.pred, scope)
         if cond.pred.type != BOOL:
@@ -183,6 +208,8 @@ def verify(kernel: Kernel) -> Kernel:
         raise checker.fail("sites are not exactly 0..n-1")
     if checker.branches != set(range(kernel.n_branches)):
         raise checker.fail("branch numbers are not exactly 0..n-1")
+    if checker.whiles != set(range(kernel.n_whiles)):
+        raise checker.fail("while loop numbers are not exactly 0..n-1")
     if kernel.precision not in ("double", "float"):
         raise checker.fail(f"unknown precision {kernel.precision}")
     return kernel
@@ -220,6 +247,8 @@ class _Printer:
                 nexts = ", ".join(map(self.name, stmt.body.results))
                 self.lines.append(f"{indent}  next ({nexts})")
                 self.lines.append(f"{indent}-> ({', '.join(map(self.typed, stmt.outs))})")
+            elif isinstance(stmt, While):
+                self.while_loop(stmt, indent)
             else:
                 self.lines.append(f"{indent}if {self.name(stmt.pred)}  # branch {stmt.branch}:")
                 self.region(stmt.then, indent + "  ")
@@ -230,6 +259,22 @@ class _Printer:
                 self.lines.append(
                     f"{indent}  yield ({', '.join(map(self.name, stmt.other.results))})")
                 self.lines.append(f"{indent}-> ({', '.join(map(self.typed, stmt.outs))})")
+
+
+    def while_loop(self, stmt: While, indent: str) -> None:
+        carried = ", ".join(f"{self.typed(p)}={self.name(a)}"
+                            for p, a in zip(stmt.carried, stmt.init, strict=True))
+        self.lines.append(f"{indent}while  # loop {stmt.number}, cap {stmt.cap}, "
+                          f"carry ({carried}):")
+        params = ", ".join(map(self.typed, stmt.cond.params))
+        self.lines.append(f"{indent}  cond ({params}):")
+        self.region(stmt.cond, indent + "    ")
+        self.lines.append(f"{indent}    test {self.name(stmt.cond.results[0])}")
+        self.lines.append(f"{indent}  do:")
+        self.region(stmt.body, indent + "    ")
+        nexts = ", ".join(map(self.name, stmt.body.results))
+        self.lines.append(f"{indent}    next ({nexts})")
+        self.lines.append(f"{indent}-> ({', '.join(map(self.typed, stmt.outs))})")
 
 
 def pretty(kernel: Kernel) -> str:

@@ -3,8 +3,10 @@
 The shape follows JAX's jaxpr: a `Region` is a small program (parameters, statements,
 results); a statement is an `Eqn` (one operation of `precisec.ops` producing one value),
 a `Loop` (a counted loop whose body region maps the counter and the carried values to the
-next carried values, like `lax.scan`), or a `Cond` (two regions and the values they
-merge, like `lax.cond`). Regions may read values of enclosing regions (lexical scope).
+next carried values, like `lax.scan`), a `While` (a loop whose trip count depends on the
+data: a condition region and a body region over the carried values, like
+`lax.while_loop`, stopped at a hard iteration cap), or a `Cond` (two regions and the values
+they merge, like `lax.cond`). Regions may read values of enclosing regions (lexical scope).
 
 Loops are never unrolled, so the IR's size is the source's size. Every rounding equation
 is one *site* (a static source operation) and gets one precision however often it runs;
@@ -24,6 +26,11 @@ from precisec.errors import SourceLoc
 from precisec.ops import OPS, OpSpec
 
 REAL, INT, BOOL = "real", "int", "bool"
+
+WHILE_CAP = 1_000_000
+"""The default hard iteration cap of a `While` (docs/method.md §1): a loop whose condition
+still holds after this many iterations stops there, in every interpreter and in the
+emitted C alike."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -126,7 +133,30 @@ class Cond:
     branch: int
 
 
-Stmt = Eqn | Loop | Cond
+@dataclass(frozen=True)
+class While:
+    """while cond(carried) and fewer than `cap` iterations ran: carried ← body(carried).
+
+    `cond` maps the carried values (its own parameters) to one boolean; `body` maps them
+    (its parameters) to the next carried values; `outs` are the final ones (`init` when
+    the condition fails at once). The condition is not evaluated once `cap` iterations
+    ran, so its sites run trips + 1 times, or `cap` times at the cap. `number` numbers the
+    loop (0..n_whiles-1) for trip-count traces."""
+
+    init: tuple[Atom, ...]
+    cond: Region
+    body: Region
+    outs: tuple[Var, ...]
+    cap: int
+    loc: SourceLoc
+    number: int
+
+    @property
+    def carried(self) -> tuple[Var, ...]:
+        return self.body.params
+
+
+Stmt = Eqn | Loop | While | Cond
 
 
 @dataclass(frozen=True)
@@ -210,6 +240,7 @@ class Kernel:
     target_metric: str = "rmse"
     precondition: Precondition | None = None
     target_maxerr: float | None = None
+    n_whiles: int = 0
 
     @property
     def inputs(self) -> tuple[Input, ...]:
@@ -264,6 +295,9 @@ def walk(region: Region):  # type: ignore[no-untyped-def]
         yield stmt
         if isinstance(stmt, Loop):
             yield from walk(stmt.body)
+        elif isinstance(stmt, While):
+            yield from walk(stmt.cond)
+            yield from walk(stmt.body)
         elif isinstance(stmt, Cond):
             yield from walk(stmt.then)
             yield from walk(stmt.other)
@@ -280,7 +314,11 @@ def site_eqns(kernel: Kernel) -> list[Eqn]:
 
 def executions(kernel: Kernel) -> list[int]:
     """Per site, how often it runs per sample at most (loops multiply; both branch
-    sides count): the dynamic size the interpreters stream over."""
+    sides count): the dynamic size the interpreters stream over. A `While` counts as its
+    cap (its body `cap` times, its condition `cap` times too): the static bound, which is
+    what timeouts and memory budgets need; its actual trip count is data (docs/method.md
+    §1), so estimates that want the typical cost over-count such kernels and stay on
+    their safe side (fewer inputs, smaller chunks)."""
     counts = [0] * len(kernel.sites)
 
     def visit(region: Region, times: int) -> None:
@@ -290,6 +328,9 @@ def executions(kernel: Kernel) -> list[int]:
                     counts[stmt.site] += times
             elif isinstance(stmt, Loop):
                 visit(stmt.body, times * stmt.trips)
+            elif isinstance(stmt, While):
+                visit(stmt.cond, times * stmt.cap)
+                visit(stmt.body, times * stmt.cap)
             else:
                 visit(stmt.then, times)
                 visit(stmt.other, times)

@@ -26,7 +26,7 @@ from functools import cache
 
 import gmpy2
 
-from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, Var, While
 
 INPUT_BITS = 53
 INT_BITS = 64
@@ -94,10 +94,12 @@ OTHER_RULES: dict[str, Callable[..., object]] = {
 
 @dataclass
 class Run:
-    """One evaluation: its results (gmpy2 reals) and branch decisions (2·branch+taken)."""
+    """One evaluation: its results (gmpy2 reals), branch decisions (2·branch+taken) and
+    trip counts (per while loop run, in exit order: its number, then its trips)."""
 
     results: list[object]
     trace: list[int]
+    trips: list[int]
 
 
 class _Interpreter:
@@ -108,6 +110,7 @@ class _Interpreter:
         self.exact_bits = exact_bits
         self.round_arguments = round_arguments
         self.trace: list[int] = []
+        self.trips: list[int] = []
 
     def literal(self, lit: Lit, bits: int | None) -> object:
         if lit.type != REAL:
@@ -131,6 +134,9 @@ class _Interpreter:
                     carried = self.region(stmt.body, env, [stmt.start + k * stmt.step, *carried])
                 for var, value in zip(stmt.outs, carried, strict=True):
                     env[id(var)] = value
+            elif isinstance(stmt, While):
+                for var, value in zip(stmt.outs, self.while_loop(stmt, env), strict=True):
+                    env[id(var)] = value
             else:
                 taken = bool(self.value(stmt.pred, env))
                 self.trace.append(2 * stmt.branch + int(taken))
@@ -138,6 +144,17 @@ class _Interpreter:
                 for var, value in zip(stmt.outs, self.region(side, env, []), strict=True):
                     env[id(var)] = value
         return [self.value(a, env) for a in region.results]
+
+    def while_loop(self, loop: While, env: dict[int, object]) -> list[object]:
+        """The loop's final carried values; its trip count joins `trips`. At the cap the
+        loop stops without testing its condition again."""
+        carried = [self.value(a, env) for a in loop.init]
+        trips = 0
+        while trips < loop.cap and self.region(loop.cond, env, carried)[0]:
+            carried = self.region(loop.body, env, carried)
+            trips += 1
+        self.trips += [loop.number, trips]
+        return carried
 
     def eqn(self, eqn: Eqn, env: dict[int, object]) -> object:
         if eqn.op == "load":
@@ -189,7 +206,7 @@ def run(kernel: Kernel, point: Sequence[float], site_bits: Sequence[int] | None 
     flat: list[object] = []
     for value in results:
         flat.extend(value if isinstance(value, list) else [value])
-    return Run(flat, interpreter.trace)
+    return Run(flat, interpreter.trace, interpreter.trips)
 
 
 def point_outputs(kernel: Kernel, point: Sequence[float], site_bits: Sequence[int],
