@@ -9,7 +9,10 @@ never a traceback, and the file is left as it was.
 
 In CI it runs a fixed, derandomised set of examples in well under a minute. For a long
 local run: PRECISEC_FUZZ_EXAMPLES=5000 PRECISEC_FUZZ_SEED=7 pytest tests/cli/test_fuzz.py
-(the seed makes the run random but repeatable).
+(the seed makes the run random but repeatable). With PRECISEC_FUZZ_TUNE=1 every kernel
+that analyze accepts is also tuned (`tune -o`, a few seconds each): exit 0 with a file
+that `check` confirms, or exit 1 with a file marked TARGET MISSED, or one located exit-2
+line; the input file is never overwritten.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ HOSTILE = ("}", "{", "(", ")", ";", ",", "[", "]", "*", "/", "-", "=", "<", "?",
            "fabs", "main", "\"s\"", "'c'", "\0", "\udcff", "é")
 EXAMPLES_COUNT = int(os.environ.get("PRECISEC_FUZZ_EXAMPLES", "60"))
 SEED = os.environ.get("PRECISEC_FUZZ_SEED")
+TUNE = os.environ.get("PRECISEC_FUZZ_TUNE") == "1"
 
 mutation = st.tuples(st.sampled_from(("delete", "duplicate", "swap", "replace")),
                      st.integers(min_value=0), st.sampled_from(HOSTILE))
@@ -95,11 +99,35 @@ def test_a_mutated_kernel_is_analysed_or_refused_at_one_place(
     assert code in (0, 2), (code, err)
     event(f"exit {code}")
     if code == 0:
+        if TUNE:
+            tune_and_check(path, data, capsys)
         return
+    one_located_error(err, path)
+    assert out == ""
+
+
+def tune_and_check(path: Path, data: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    """`tune` then `check` of a kernel analyze accepted."""
+    tuned = path.with_name("out.tuned.c")
+    code = main(["tune", str(path), "-o", str(tuned), "--samples", "500", "--rmse", "1e-10"])
+    out, err = capsys.readouterr()
+    event(f"tune exit {code}")
+    assert path.read_bytes() == data, "tune changed its input"
+    assert "Traceback" not in err and "Warning:" not in err, err
+    assert code in (0, 1, 2), (code, err)
+    if code == 2:
+        one_located_error(err, path)
+        return
+    assert ("TARGET MISSED" in out) == (code == 1), out
+    checked = main(["check", str(path), str(tuned), "--samples", "500", "--rmse", "1e-10"])
+    out, err = capsys.readouterr()
+    assert checked == code, (checked, err)  # the same test sample as tune measured on
+
+
+def one_located_error(err: str, path: Path) -> None:
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     match = ERROR_LINE.match(lines[0])
     assert match is not None, lines[0]
     assert match["file"] == str(path), lines[0]
     assert int(match["line"]) >= 1 and int(match["col"]) >= 1
-    assert out == ""
