@@ -39,8 +39,10 @@ def first_order_optimum(sens: np.ndarray, target: float, min_bits: float = 1.0) 
     p_i = ½ log2(n k² S_i / τ²). Operations whose share-optimum falls below min_bits are
     pinned there and the rest re-solved with what budget they leave (water-filling).
     """
-    return np.minimum(_water_filling(np.asarray(sens, dtype=float), target, min_bits),
-                      MAX_BITS)  # an infinite sensitivity (inputs near DBL_MAX) wants inf
+    # An infinite sensitivity (inputs near DBL_MAX) wants infinitely many bits, and a NaN
+    # one (the model's doubles overflowed) says nothing: both get MAX_BITS.
+    bits = _water_filling(np.asarray(sens, dtype=float), target, min_bits)
+    return np.minimum(np.nan_to_num(bits, nan=MAX_BITS), MAX_BITS)
 
 
 def _water_filling(sens: np.ndarray, target: float, min_bits: float) -> np.ndarray:

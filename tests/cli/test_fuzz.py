@@ -81,6 +81,8 @@ def fuzz(test):  # type: ignore[no-untyped-def]
 # found by a long run: `- 1e308` at the end of rigidBody2 (an internal error, then a
 # numpy warning from a standard error of inf·0)
 @example(kernel=BENCHMARKS / "rigidBody2.c", mutations=[("replace", 68373, "1e308")])
+# and `1e308 * x` in sine (NaN sensitivities: the model's doubles overflow)
+@example(kernel=BENCHMARKS / "sine.c", mutations=[("replace", 20, "1e308")])
 def test_a_mutated_kernel_is_analysed_or_refused_at_one_place(
         kernel: Path, mutations: list[tuple[str, int, str]],
         tmp_path_factory: pytest.TempPathFactory, capsys: pytest.CaptureFixture[str]) -> None:
