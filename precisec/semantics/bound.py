@@ -1,17 +1,19 @@
 """A sound bound on the worst-case error of an allocation over the input box
 (docs/method.md §9).
 
-Every rounding is v·(1+δ), |δ| ≤ u = 2^-p; by the mean-value theorem the tuned output
-minus the exact one is Σ_j ∂f/∂δ_j(x, ξ)·δ_j for some ξ between 0 and δ, so
-Σ_j sup |∂f/∂δ_j|·u_j over a sub-box, with the adjoints evaluated in arb balls over the
-sub-box and every δ in [-u, u] (`semantics.bound_tape`), bounds the error there with no
-separate second-order term. Branch-and-bound maximises it over the box: the sub-box with
-the largest upper bound is split in half until the largest upper bound is within 1% of
-the largest value seen at a sub-box midpoint, or the time budget ends; the upper bound
-is sound either way. Splits alternate between the widest dimension (relative to the box)
-and, for up to PROBED_DIMENSIONS inputs, the dimension whose halving lowers the larger
-half's bound most (inputs that barely matter, like carbonGas's narrow constants, are
-then left whole).
+Every rounding at p bits is v + ε, |ε| ≤ r = 2^-p·2^⌊log2 |v|⌋ (at most u·|v|, u = 2^-p);
+by the mean-value theorem the tuned output minus the exact one is Σ_j ∂f/∂ε_j(x, ξ)·ε_j
+for some ξ between 0 and ε, so Σ_j sup |∂f/∂ε_j|·r_j over a sub-box, with the adjoints
+evaluated in arb balls over the sub-box and every ε in its ball (`semantics.bound_tape`),
+bounds the error there with no separate second-order term.
+
+Branch-and-bound maximises it over the box: the sub-box with the largest upper bound is
+split in half until the largest upper bound is within 1% of the largest value seen at a
+sub-box midpoint, or the budget (tape nodes evaluated, so deterministic; a wall-clock
+cap besides) ends; the upper bound is sound either way. Splits alternate between the
+widest dimension (relative to the box) and, for up to PROBED_DIMENSIONS inputs, the
+dimension whose halving lowers the larger half's bound most (inputs that barely matter,
+like carbonGas's narrow constants, are then left whole).
 
 A branch undecided on a small sub-box is bounded on each side's path and the larger
 taken; such a bound does not cover branch flips between the tuned and the exact run
@@ -33,7 +35,8 @@ from flint import arb, ctx
 from precisec.ir.core import Kernel
 from precisec.semantics.bound_tape import Forward, Undecided, Undefined, Unsupported
 
-DEFAULT_BUDGET = 3.0
+DEFAULT_WORK = 1_000_000  # tape nodes evaluated (about 3 s here): the search's budget
+DEFAULT_BUDGET = 9.0  # seconds: a hard cap, reached only on a heavily loaded machine
 TOLERANCE = 1.01
 FORK_WIDTH = 2.0**-10  # an undecided branch on a sub-box this narrow (share of the box)…
 UNDEFINED_WIDTH = 2.0**-30  # …and an undefined operation on one this narrow: give up
@@ -107,11 +110,20 @@ class _Search:
         # Half the smallest subnormal of the C type: the conversion's absolute error.
         self.underflow = arb(2) ** -(1075 if bits == 53 else 150)
         self.overflow = arb(2) ** (1024 if bits == 53 else 128)
+        self.work = 0  # tape nodes evaluated: the deterministic measure of effort
 
     def run(self, box: Sequence[tuple[float, float]], zero_delta: bool,
             choices: dict[int, bool]) -> _Score:
         """One forward and reverse pass on a sub-box (points when lo == hi)."""
         forward = Forward(self.kernel, self.site_bits, zero_delta, choices)
+        tape = forward.tape
+        try:
+            return self._run(forward, box, zero_delta)
+        finally:
+            self.work += len(tape.values)
+
+    def _run(self, forward: Forward, box: Sequence[tuple[float, float]], zero_delta: bool
+             ) -> _Score:
         tape = forward.tape
         scalars = [tape.leaf(_ball(lo, hi), self.kernel.baseline_bits) for lo, hi in box]
         empty = _Score(0.0, (0.0,) * len(self.site_bits), 0.0, False)
@@ -234,15 +246,19 @@ def _split(box: Sequence[tuple[float, float]], k: int) -> list[list[tuple[float,
 
 
 def bound(kernel: Kernel, site_bits: Sequence[int], budget_seconds: float = DEFAULT_BUDGET,
-          tolerance: float = TOLERANCE, target: float | None = None) -> Bound:
+          tolerance: float = TOLERANCE, target: float | None = None,
+          work: int = DEFAULT_WORK) -> Bound:
     """A sound bound on the worst-case error of `site_bits` over the kernel's input box.
-    With `target`, the search stops as soon as the bound is proved ≤ target or a
-    midpoint estimate exceeds it (a question, not a tightest answer)."""
+    The search stops after `work` tape nodes (so the same input gives the same bound) or
+    `budget_seconds`, whichever comes first. With `target`, it stops as soon as the bound
+    is proved ≤ target or a midpoint estimate exceeds it (a question, not a tightest
+    answer)."""
     started = time.perf_counter()
     saved = ctx.prec
     ctx.prec = WORKING_BITS
     try:
-        return _branch_and_bound(kernel, site_bits, started, budget_seconds, tolerance, target)
+        return _branch_and_bound(kernel, site_bits, started, budget_seconds, tolerance, target,
+                                 work)
     except (NoBound, Unsupported) as refused:
         return Bound(None, 0.0, (), 0.0, False, False, 0, time.perf_counter() - started,
                      str(refused))
@@ -251,11 +267,15 @@ def bound(kernel: Kernel, site_bits: Sequence[int], budget_seconds: float = DEFA
 
 
 def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
-                      budget: float, tolerance: float, target: float | None) -> Bound:
+                      budget: float, tolerance: float, target: float | None,
+                      work_budget: int) -> Bound:
     if not all(math.isfinite(v) for v in (*kernel.lows, *kernel.highs)):
         raise NoBound("an input range is unbounded")
     search = _Search(kernel, site_bits)
     deadline = started + budget
+
+    def spent() -> bool:
+        return search.work > work_budget or time.perf_counter() > deadline
     heap: list[tuple[float, int, list[tuple[float, float]], _Score]] = []
     done: list[_Score] = []
     counter = 0
@@ -271,7 +291,7 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
             box = work.pop()
             boxes += 1
             share, k = search.width(box)
-            late = time.perf_counter() > deadline
+            late = spent()
             try:
                 score = search.score(box, fork=share <= FORK_WIDTH or late)
             except Undefined as undefined:
@@ -295,7 +315,7 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
             break
         if target is not None and (upper <= target or lower > target):
             break
-        if time.perf_counter() > deadline:
+        if spent():
             break
         _, _, box, score = heapq.heappop(heap)
         share, k = search.width(box)

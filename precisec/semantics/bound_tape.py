@@ -1,12 +1,13 @@
 """One evaluation of a kernel on a box of balls, and its adjoints (docs/method.md §9).
 
 The forward pass runs the IR like the defining interpreter (`semantics.interpret`), with
-python-flint `arb` balls for reals: every rounding at p bits is v·(1+δ), δ a ball of
-radius u = 2^-p (zero for the lower estimate); a literal rounded at its consumer's
-precision is c·(1+δ_c) with |δ_c| its exact relative rounding error; inputs are exact.
-Every node records its partial derivatives with respect to its arguments, so one
-reverse pass per output gives ∂f/∂δ_j for every rounding j, bounded over the whole box
-and over every δ between 0 and the roundings: the mean-value form of the error.
+python-flint `arb` balls for reals: every rounding at p bits is v + ε, ε a ball of radius
+2^-p·2^⌊log2 sup|v|⌋, half an ulp of the largest binade v reaches (zero for the lower
+estimate); a literal rounded at its consumer's precision is c + ε_c with |ε_c| its exact
+rounding error; inputs are exact. Every node records its partial derivatives with
+respect to its arguments, so one reverse pass per output gives ∂f/∂ε_j for every rounding
+j, bounded over the whole box and over every ε between 0 and the roundings: the
+mean-value form of the error.
 
 A node's *width* bounds its significant bits at every point of the box; a product whose
 width fits its precision (a multiplication by a power of two, say) does not round, as

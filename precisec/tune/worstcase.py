@@ -22,7 +22,7 @@ from precisec.ir import Kernel
 from precisec.semantics.bound import Bound, bound
 from precisec.tune.mapper import MAX_BITS, MIN_BITS
 
-CHECK_BUDGET = 2.0  # seconds per "is the bound ≤ T?" question
+CHECK_WORK = 600_000  # tape nodes per "is the bound ≤ T?" question (about 2 s)
 MAX_CHECKS = 400
 
 
@@ -50,7 +50,7 @@ class _Checker:
 
     def bound(self, bits: tuple[int, ...]) -> Bound:
         if bits not in self.seen:
-            self.seen[bits] = bound(self.kernel, bits, CHECK_BUDGET, target=self.maxerr)
+            self.seen[bits] = bound(self.kernel, bits, target=self.maxerr, work=CHECK_WORK)
         return self.seen[bits]
 
     def holds(self, bits: tuple[int, ...]) -> bool:
@@ -84,7 +84,7 @@ def tune_maxerr(kernel: Kernel, maxerr: float, floor: Sequence[int] | None = Non
     if reference.value is None:
         raise PrecisecError(kernel.loc, f"no sound bound for '{kernel.name}': "
                                         f"{reference.reason}")
-    widest = bound(kernel, (MAX_BITS,) * len(kernel.sites), CHECK_BUDGET, target=maxerr)
+    widest = bound(kernel, (MAX_BITS,) * len(kernel.sites), target=maxerr, work=CHECK_WORK)
     if widest.value is None:
         raise PrecisecError(kernel.loc, f"no sound bound for '{kernel.name}' at {MAX_BITS} "
                                         f"bits: {widest.reason}")

@@ -124,3 +124,13 @@ def test_a_statement_the_tape_does_not_model_gives_no_bound() -> None:
     body = replace(k.body, stmts=(While(), *k.body.stmts))  # type: ignore[arg-type]
     result = bound(replace(k, body=body), [53])
     assert result.value is None and result.reason == "while statements have no bound"
+
+
+def test_a_search_that_does_not_converge_is_deterministic() -> None:
+    """The budget counts tape nodes, not seconds: the same allocation gives the same bound
+    (and so the same tuned-file header) however loaded the machine is."""
+    k = load_c(EXAMPLES / "euler.c")
+    first = bound(k, [53] * len(k.sites), work=200_000)
+    second = bound(k, [53] * len(k.sites), work=200_000)
+    assert not first.converged and first.value is not None
+    assert (first.value, first.boxes) == (second.value, second.boxes)
