@@ -57,3 +57,27 @@ def test_a_new_file_follows_the_umask(tmp_path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(output.stat().st_mode) == 0o666 & ~umask
+
+
+def test_a_read_only_directory_is_refused_before_tuning(
+        tmp_path: Path, monkeypatch, capsys) -> None:
+    """In process, with the directory made unwritable for the check (root may write
+    anywhere, so a chmod alone proves nothing here): exit 2 at the output, no tuning."""
+    import precisec.cli as cli
+
+    def not_writable(path: object, mode: int) -> bool:
+        return mode != os.W_OK
+
+    def no_tuning(*args: object, **kwargs: object) -> None:
+        raise AssertionError("tuning started")
+
+    monkeypatch.setattr(cli.os, "access", not_writable)
+    monkeypatch.setattr("precisec.flow.run", no_tuning)
+    out = tmp_path / "ro" / "out.c"
+    out.parent.mkdir()
+    code = cli.main(["tune", str(kernel_copy(tmp_path)), "-o", str(out), *SAMPLES])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    match = ERROR_LINE.match(err)
+    assert match and match["file"] == str(out) and "not writable" in match["message"]
+    assert not out.exists()
