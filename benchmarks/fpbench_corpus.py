@@ -351,7 +351,7 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         spec = ".2f" if r.metric == "bits" else ".3g"
         target = _number(r.target, spec) + (" †" if r.zero_double and r.target is not None
                                             else "")
-        kept = "—" if r.acceptance >= 1 or not r.tuned else f"{r.acceptance:.1%}"
+        kept = "—" if r.acceptance >= 1 or not r.tuned else f"{r.acceptance:.2%}"
         lines.append(
             f"| {_cell(Path(r.file).name)} | {r.index} | {_cell(r.name)} | {_cell(_status(r))} "
             f"| {'—' if r.operations is None else r.operations} "
