@@ -168,3 +168,19 @@ def test_c_ranges_may_be_infinite() -> None:
     k = kernel("#pragma precisec range(x, 0, inf)\n#pragma precisec bits(2)\n"
                "double f(double x) {\n    return sqrt(x + 1) - sqrt(x);\n}\n")
     assert (k.lows, k.highs, k.target_metric) == ((0.0,), (math.inf,), "bits")
+
+
+def test_fpcore_target_properties_and_their_emission() -> None:
+    from precisec.backend.fpcore import emit_fpcore
+
+    for key, metric in ((":precisec-relrmse", "relrmse"), (":precisec-bits", "bits")):
+        k = parse_fpcore(f"(FPCore (x) :pre (< 0 x) {key} 2.5 (log x))", "k")
+        assert (k.target_metric, k.target_rmse, k.highs) == (metric, 2.5, (math.inf,))
+        text = emit_fpcore(k, [53] * len(k.sites))
+        assert f" {key} 2.5\n" in text and ":pre (< 0 x)" in text
+    unbounded = kernel("#pragma precisec range(x, -inf, inf)\n"
+                       "#pragma precisec range(y, 0, inf)\n"
+                       "double f(double x, double y) {\n    return x + y;\n}\n")
+    assert ":pre (<= 0.0 y)\n" in emit_fpcore(unbounded, [53])
+    with pytest.raises(PrecisecError, match="cannot express a C pre pragma"):
+        emit_fpcore(kernel(C_PRE), [53] * 10)
