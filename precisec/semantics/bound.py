@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 from flint import arb, ctx
 
-from precisec.ir.core import Kernel
+from precisec.ir.core import Kernel, executions
 from precisec.semantics.bound_tape import Forward, Undecided, Undefined, Unsupported
 
-DEFAULT_WORK = 1_000_000  # tape nodes evaluated (about 3 s here): the search's budget
+DEFAULT_WORK = 2_000_000  # tape nodes evaluated (about 3 s here): the search's budget
 DEFAULT_BUDGET = 9.0  # seconds: a hard cap, reached only on a heavily loaded machine
 TOLERANCE = 1.01
 FORK_WIDTH = 2.0**-10  # an undecided branch on a sub-box this narrow (share of the box)…
@@ -111,6 +111,7 @@ class _Search:
         self.underflow = arb(2) ** -(1075 if bits == 53 else 150)
         self.overflow = arb(2) ** (1024 if bits == 53 else 128)
         self.work = 0  # tape nodes evaluated: the deterministic measure of effort
+        self.limit = math.inf  # work beyond which following more paths gives up
 
     def run(self, box: Sequence[tuple[float, float]], zero_delta: bool,
             choices: dict[int, bool]) -> _Score:
@@ -156,6 +157,7 @@ class _Search:
 
     def sum_terms(self, tape, output: int) -> _Score:  # type: ignore[no-untyped-def]
         adjoint = tape.adjoints(output)
+        self.work += output + 1
         sites = [arb(0)] * len(self.site_bits)
         fixed = self.underflow
         for term in tape.terms:
@@ -181,6 +183,8 @@ class _Search:
             explored += 1
             if explored > MAX_PATHS:
                 raise NoBound(f"more than {MAX_PATHS} branch paths on one sub-box")
+            if self.work > self.limit:
+                raise NoBound("the budget ran out while following branch paths")
             try:
                 score = self.run(box, False, choices)
             except Undecided as undecided:
@@ -271,7 +275,12 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
                       work_budget: int) -> Bound:
     if not all(math.isfinite(v) for v in (*kernel.lows, *kernel.highs)):
         raise NoBound("an input range is unbounded")
+    per_box = 3 * (sum(executions(kernel)) + len(kernel.lows)) * (1 + len(kernel.result_labels))
+    if per_box > work_budget / 4:
+        raise NoBound(f"the kernel is too large for the bound's budget (about {per_box:,} tape "
+                      "nodes per sub-box)")
     search = _Search(kernel, site_bits)
+    search.limit = 2 * work_budget
     deadline = started + budget
 
     def spent() -> bool:

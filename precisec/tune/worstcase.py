@@ -22,7 +22,7 @@ from precisec.ir import Kernel
 from precisec.semantics.bound import Bound, bound
 from precisec.tune.mapper import MAX_BITS, MIN_BITS
 
-CHECK_WORK = 600_000  # tape nodes per "is the bound ≤ T?" question (about 2 s)
+CHECK_WORK = 1_200_000  # tape nodes per "is the bound ≤ T?" question (about 2 s)
 MAX_CHECKS = 400
 
 
