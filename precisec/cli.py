@@ -519,10 +519,12 @@ def parser() -> argparse.ArgumentParser:
     analyze_cmd.set_defaults(run=cmd_analyze)
     tune_cmd = kernel_command("tune", "tune a kernel and write the MPFR C file")
     tune_cmd.add_argument("-o", "--output",
-                          help="tuned file (default KERNEL.tuned.c or .tuned.fpcore)")
-    tune_cmd.add_argument("--emit", choices=("c", "fpcore"), default="c",
-                          help="write MPFR C (default) or FPCore with precision annotations; "
-                               "the allocation is verified by compiling C either way")
+                          help="tuned file (default KERNEL.tuned.c, .tuned.fpcore or .tuned.h)")
+    tune_cmd.add_argument("--emit", choices=("c", "fpcore", "h"), default="c",
+                          help="write C (default), FPCore with precision annotations, or a "
+                               "header of static inline functions (fast and native "
+                               "backends); the allocation is verified by compiling C "
+                               "either way")
     tune_cmd.add_argument("--backend", choices=("mpfr", "native", "fast"), default="mpfr",
                           help="mpfr: MPFR at per-operation bits (default); native: float, "
                                "double, long double, _Float128; fast: the MPFR file's "

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from precisec import __version__
+from precisec.backend.entry import header_text, with_batch
 from precisec.backend.fast import emit_fast
 from precisec.backend.fpcore import emit_fpcore
 from precisec.backend.mpfr import emit_mpfr
@@ -43,7 +44,9 @@ from precisec.tune.typesearch import (
 from precisec.tune.worstcase import WorstCase, tune_maxerr
 
 BACKENDS = ("mpfr", "native", "fast")
-EMITS = ("c", "fpcore")
+EMITS = ("c", "fpcore", "h")
+# Backends whose files have a batched entry point and a header form (docs/fast.md).
+ENTRY_BACKENDS = ("native", "fast")
 STARTS = ("sgd", "optimum")
 # The native options, as the command line spells them; None means not given.
 NATIVE_OPTIONS = {"max_casts": "--max-casts", "search": "--search", "start": "--start",
@@ -236,6 +239,8 @@ def check_options(kernel: Kernel, options: Options) -> None:
         raise PrecisecError(kernel.loc, f"unknown backend '{options.backend}'")
     if options.emit not in EMITS:
         raise PrecisecError(kernel.loc, f"unknown output format '{options.emit}'")
+    if options.emit == "h" and options.backend not in ENTRY_BACKENDS:
+        raise PrecisecError(kernel.loc, "--emit h needs --backend fast or --backend native")
     if options.emit == "fpcore" and options.backend != "native":
         # A kernel FPCore cannot express (loops, arrays) is refused now, not after tuning.
         emit_fpcore(kernel, [kernel.baseline_bits] * len(kernel.sites))
@@ -338,14 +343,22 @@ def run(kernel: Kernel, target: float | Target, source: str,
             return emit_fast(kernel, tuning.bits, fast_header(lines))
         return emit_mpfr(kernel, tuning.bits, lines)
 
+    def emit_c(measured: Measurement | None) -> str:
+        text = emit(measured)
+        return with_batch(kernel, text) if options.backend in ENTRY_BACKENDS else text
+
     clock = time.perf_counter()
-    draft = emit(None)
+    draft = emit_c(None)
     seconds["emission"] = time.perf_counter() - clock
     verification = verify_text(kernel, draft, test, native=native)
     seconds["verification"] = verification.seconds
     clock = time.perf_counter()
-    text = emit_fpcore(kernel, bits) if options.emit == "fpcore" \
-        else emit(verification.measurement)
+    if options.emit == "fpcore":
+        text = emit_fpcore(kernel, bits)
+    elif options.emit == "h":
+        text = header_text(kernel, emit(verification.measurement))
+    else:
+        text = emit_c(verification.measurement)
     seconds["emission"] += time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
     return Result(kernel, goal.value, options, analysis, bits, tuning, search, text, verification,

@@ -33,7 +33,13 @@ from dataclasses import dataclass
 from flint import arb, ctx
 
 from precisec.ir.core import Kernel, executions
-from precisec.semantics.bound_tape import Forward, Undecided, Undefined, Unsupported
+from precisec.semantics.bound_tape import (
+    Forward,
+    Undecided,
+    Undefined,
+    Unsupported,
+    refuse_unsupported,
+)
 
 DEFAULT_WORK = 2_000_000  # tape nodes evaluated (about 3 s here): the search's budget
 DEFAULT_BUDGET = 9.0  # seconds: a hard cap, reached only on a heavily loaded machine
@@ -275,6 +281,7 @@ def _branch_and_bound(kernel: Kernel, site_bits: Sequence[int], started: float,
                       work_budget: int) -> Bound:
     if not all(math.isfinite(v) for v in (*kernel.lows, *kernel.highs)):
         raise NoBound("an input range is unbounded")
+    refuse_unsupported(kernel.body)
     per_box = 3 * (sum(executions(kernel)) + len(kernel.lows)) * (1 + len(kernel.result_labels))
     if per_box > work_budget / 4:
         raise NoBound(f"the kernel is too large for the bound's budget (about {per_box:,} tape "

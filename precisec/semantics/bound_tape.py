@@ -27,7 +27,20 @@ import gmpy2
 from flint import arb, fmpq
 
 from precisec.errors import SourceLoc
-from precisec.ir.core import BOOL, INT, REAL, Atom, Cond, Eqn, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import (
+    BOOL,
+    INT,
+    REAL,
+    Atom,
+    Cond,
+    Eqn,
+    Kernel,
+    Lit,
+    Loop,
+    Region,
+    Var,
+    walk,
+)
 from precisec.semantics.bound_rules import ONE, OTHER_RULES, RULES
 
 
@@ -50,6 +63,17 @@ class Undefined(Exception):
 
 class Unsupported(Exception):
     """A statement the bound does not model (while loops)."""
+
+
+def refuse_unsupported(region: Region) -> None:
+    """Unsupported for the first statement that is no equation, counted loop or branch."""
+    for stmt in walk(region):
+        if not isinstance(stmt, Eqn | Loop | Cond):
+            raise Unsupported(unsupported_reason(stmt))
+
+
+def unsupported_reason(stmt: object) -> str:
+    return f"{type(stmt).__name__.lower()} statements have no bound"
 
 
 @dataclass(frozen=True)
@@ -204,7 +228,7 @@ class Forward:
                 for var, value in zip(stmt.outs, self.region(side, env, []), strict=True):
                     env[id(var)] = value
             else:
-                raise Unsupported(f"{type(stmt).__name__.lower()} statements have no bound")
+                raise Unsupported(unsupported_reason(stmt))
         return [self.value(a, env) for a in region.results]
 
     def decide(self, cond: Cond, env: dict[int, object]) -> bool:
