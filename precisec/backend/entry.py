@@ -1,0 +1,58 @@
+"""Entry points of a tuned C file beyond the kernel's own function (docs/fast.md, Call
+styles): a batched entry point, and the file as a header of `static inline` functions.
+
+A separately compiled kernel pays a call per input and cannot be vectorised or scheduled
+with its caller's loop. `NAME_batch(n, in..., out)` maps the kernel over arrays inside the
+tuned file, where the compiler sees the kernel's body; the header (`--emit h`) gives the
+caller the body itself. Both exist for kernels whose parameters are scalars and which
+return their result (every FPTuner kernel); others keep the plain function only.
+"""
+
+from __future__ import annotations
+
+from precisec.ir.core import Kernel
+from precisec.toolchain import signature
+
+
+def batchable(kernel: Kernel) -> bool:
+    """Whether the kernel maps scalars to a returned scalar."""
+    return kernel.returns and not kernel.outputs and all(
+        not var.shape for var in kernel.body.params)
+
+
+def batch_function(kernel: Kernel, storage: str = "") -> list[str]:
+    """`NAME_batch(n, in..., out)`: out[i] = NAME(in...[i]) for i < n (no lines if the
+    kernel is not `batchable`)."""
+    if not batchable(kernel):
+        return []
+    ctype = kernel.precision
+    names = [param.name for param in kernel.params]
+    params = ", ".join(f"const {ctype} *restrict {name}" for name in names)
+    args = ", ".join(f"{name}[pc_i]" for name in names)
+    return [f"{storage}void {kernel.name}_batch(size_t pc_n, {params}{', ' if params else ''}"
+            f"{ctype} *restrict pc_out)",
+            "{",
+            f"    for (size_t pc_i = 0; pc_i < pc_n; pc_i++) pc_out[pc_i] = {kernel.name}({args});",
+            "}", ""]
+
+
+def with_batch(kernel: Kernel, text: str) -> str:
+    """A tuned C file with its batched entry point appended."""
+    lines = batch_function(kernel)
+    if not lines:
+        return text
+    return "\n".join([text.rstrip("\n"), "", "#include <stddef.h>", *lines])
+
+
+def header_text(kernel: Kernel, text: str) -> str:
+    """A tuned C file (without its batched entry point) as a header: an include guard, the
+    kernel `static inline`, `NAME_batch` `static inline` too."""
+    definition = signature(kernel)
+    if f"\n{definition}\n{{" not in text:
+        raise ValueError(f"no definition of {kernel.name} in the tuned text")
+    body = text.replace(f"\n{definition}\n{{", f"\nstatic inline {definition}\n{{", 1)
+    guard = f"PRECISEC_{kernel.name.upper()}_H"
+    comment_end = body.index("*/") + 2 if body.startswith("/*") else 0
+    return "\n".join([body[:comment_end], f"#ifndef {guard}", f"#define {guard}",
+                      "#include <stddef.h>", body[comment_end:].strip("\n"), "",
+                      *batch_function(kernel, "static inline "), f"#endif /* {guard} */", ""])

@@ -1,0 +1,93 @@
+"""The batched entry point and the header form of fast and native files: the header
+builds strictly, included twice, its `static inline` kernel and `NAME_batch` give the
+separately compiled file's results bit for bit; kernels with arrays keep only the plain
+function; `--emit h` needs a backend that has it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import EXAMPLES, benchmark
+
+from precisec import flow
+from precisec.backend.entry import batchable, header_text, with_batch
+from precisec.backend.fast import emit_fast
+from precisec.backend.formats import FLOAT
+from precisec.backend.native import emit_native
+from precisec.errors import PrecisecError
+from precisec.frontend.c import load_c
+from precisec.toolchain import NATIVE_LIBS, find_toolchain
+from precisec.tune.samples import sample_inputs
+
+DRIVER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include "kernel.h"
+#include "kernel.h"
+double {name}_file({params});
+void {name}_file_batch(size_t n, {arrays}, double *out);
+int main(void)
+{{
+    enum {{ N = {count} }};
+    static double in[{arity}][N], a[N], b[N], c[N];
+    if (fread(in, sizeof(double), {arity} * N, stdin) != {arity} * N) return 1;
+    {name}_batch(N, {columns}, a);
+    {name}_file_batch(N, {columns}, b);
+    for (int i = 0; i < N; i++) c[i] = {name}_file({elements});
+    for (int i = 0; i < N; i++) {{
+        if (memcmp(&a[i], &b[i], 8) || memcmp(&b[i], &c[i], 8)) {{ printf("differ %d\n", i); return 1; }}
+        if (memcmp(&a[i], &(double){{{name}({elements})}}, 8)) {{ printf("inline %d\n", i); return 1; }}
+    }}
+    printf("ok\n");
+    return 0;
+}}
+"""
+
+
+@pytest.mark.parametrize("backend", ["fast", "native"])
+@pytest.mark.parametrize("name", ["sine", "turbine1"])
+def test_header_and_batch_agree_with_the_file(backend: str, name: str, tmp_path: Path) -> None:
+    kernel = benchmark(name)
+    assert batchable(kernel)
+    text = emit_fast(kernel, [40] * len(kernel.sites), ["fast"]) if backend == "fast" else \
+        emit_native(kernel, [FLOAT] * len(kernel.sites), ["native all-float"])
+    (tmp_path / "kernel.h").write_text(header_text(kernel, text))
+    (tmp_path / "file.c").write_text(with_batch(kernel, text))
+    arity = len(kernel.params)
+    names = [p.name for p in kernel.params]
+    (tmp_path / "driver.c").write_text("#include <string.h>\n" + DRIVER.format(
+        name=kernel.name, params=", ".join(["double"] * arity), count=1000, arity=arity,
+        arrays=", ".join(f"const double *{n}" for n in names),
+        columns=", ".join(f"in[{k}]" for k in range(arity)),
+        elements=", ".join(f"in[{k}][i]" for k in range(arity))))
+    chain = find_toolchain()
+    strict = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-ffp-contract=off",
+              *chain.cflags]
+    subprocess.run([chain.cc, *strict, f"-D{kernel.name}={kernel.name}_file",
+                    f"-D{kernel.name}_batch={kernel.name}_file_batch",
+                    "-c", str(tmp_path / "file.c"), "-o", str(tmp_path / "file.o")], check=True)
+    subprocess.run([chain.cc, *strict, "-I", str(tmp_path), str(tmp_path / "driver.c"),
+                    str(tmp_path / "file.o"), "-o", str(tmp_path / "driver"), *chain.libs,
+                    *NATIVE_LIBS, "-lm"], check=True)
+    inputs = np.ascontiguousarray(sample_inputs(kernel, 1000, seed=4).T, dtype="<f8")
+    out = subprocess.run([str(tmp_path / "driver")], input=inputs.tobytes(),
+                         capture_output=True, check=True)
+    assert out.stdout.decode().strip() == "ok"
+
+
+def test_kernels_with_arrays_keep_the_plain_function() -> None:
+    kernel = load_c(EXAMPLES / "matvec.c")
+    text = emit_fast(kernel, [30] * len(kernel.sites), ["fast"])
+    assert not batchable(kernel)
+    assert with_batch(kernel, text) == text
+    assert "_batch" not in header_text(kernel, text)
+
+
+def test_emit_h_needs_the_fast_or_native_backend() -> None:
+    kernel = benchmark("sine")
+    with pytest.raises(PrecisecError, match="--emit h needs"):
+        flow.check_options(kernel, flow.Options(emit="h"))
+    flow.check_options(kernel, flow.Options(emit="h", backend="fast"))
