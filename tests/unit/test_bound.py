@@ -134,3 +134,12 @@ def test_a_search_that_does_not_converge_is_deterministic() -> None:
     second = bound(k, [53] * len(k.sites), work=200_000)
     assert not first.converged and first.value is not None
     assert (first.value, first.boxes) == (second.value, second.boxes)
+
+
+def test_an_fpcore_while_loop_gives_no_bound_cleanly() -> None:
+    from precisec.frontend.fpcore import parse_fpcore
+
+    k = parse_fpcore("(FPCore (x) :pre (<= 1 x 2) (while (< x 3) ([x x (+ x 1)]) x))",
+                     "w.fpcore")
+    result = bound(k, [53] * len(k.sites))
+    assert result.value is None and result.describe() == "none (while statements have no bound)"
