@@ -1,110 +1,191 @@
-"""Speed of tuned code: per-call time of (a) the tuned MPFR kernel, (b) the same kernel
-with every operation at 53 bits in MPFR, (c) the original plain-double kernel.
+"""Speed of tuned code in three call styles: time per call of the tuned MPFR file, the
+fast backend's file of the same bits, and the native all-float kernel, relative to the
+plain-double kernel (docs/fast.md, Call styles).
 
 Each FPTuner kernel is tuned at its Table-1 target through `precisec.flow.run` (seed 0:
-the same file `precisec table` writes); all three versions are compiled with -O2 into one
-program that times them over the same 10^5 inputs, the three interleaved in each of
-`--repeats` rounds (the minimum kept), in CPU time of the thread, so that other processes
-on a shared machine disturb the ratios as little as possible.
+the bits `precisec table` writes). The fast file (`--backend fast`) and the native kernel
+with every site in float (what `--backend native` emits when it picks float everywhere)
+are emitted with their batched entry points and headers. Call styles:
 
-    .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--repeats 11] [--json FILE]
+* inline: the header (`--emit h`; for double, the source) included into an array map
+  compiled with -O3;
+* drop-in: the file compiled separately (-O2), called once per input;
+* batch: the file's `NAME_batch(n, in..., out)`, compiled separately (-O2).
+
+All variants are linked into one program per kernel that times them over the same 10^6
+inputs, interleaved in each of `--repeats` rounds (the minimum kept), in CPU time of the
+thread. The MPFR file is timed drop-in on the first 10^5 of them (it is 100s of times
+slower; per-call times do not depend on the count).
+
+    .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--repeats 5] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import tempfile
 from pathlib import Path
 
 from precisec import flow
-from precisec.backend.mpfr import emit_mpfr
+from precisec.backend.entry import header_text, with_batch
+from precisec.backend.fast import emit_fast
+from precisec.backend.formats import FLOAT
+from precisec.backend.native import emit_native
 from precisec.frontend.c import load_c
 from precisec.ir import Kernel
-from precisec.toolchain import find_toolchain
+from precisec.toolchain import NATIVE_LIBS, find_toolchain
 from precisec.tune.samples import sample_inputs
-from precisec.tune.tuner import require_target, uniform
+from precisec.tune.tuner import require_target
 
 ROOT = Path(__file__).resolve().parents[1]
-CALLS = 100_000
+CALLS = 1_000_000
+MPFR_CALLS = 100_000
+MARCH: tuple[str, ...] = ("-march=native",)
+VARIANTS = ("double", "fast", "float")
+STYLES = ("inline", "dropin", "batch")
 
 DRIVER = """
+#define _POSIX_C_SOURCE 199309L
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-double {name}_tuned({params});
-double {name}_mpfr53({params});
-double {name}_double({params});
+{declarations}
 static double seconds(void) {{
     struct timespec t;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }}
-#define TIME(fn, best) do {{ double s = seconds(), acc = 0; \\
-    for (long i = 0; i < n; i++) acc += fn({args}); sink += acc; \\
-    double e = seconds() - s; if (r == 0 || e < best) best = e; }} while (0)
+#define TIME(slot, count, stmt) do {{ double s = seconds(); stmt; \\
+    double e = seconds() - s; if (r == 0 || e < best[slot]) best[slot] = e; \\
+    for (long i = 0; i < count; i++) sink += out[i]; }} while (0)
 int main(void) {{
-    long n = {calls}; int k = {arity};
-    double *in = malloc(sizeof(double) * n * k), sink = 0, a = 0, b = 0, c = 0;
-    if (fread(in, sizeof(double), n * k, stdin) != (size_t)(n * k)) return 1;
-    for (int r = 0; r < {repeats}; r++) {{
-        TIME({name}_tuned, a); TIME({name}_mpfr53, b); TIME({name}_double, c);
+    const long n = {calls}, m = {mpfr_calls};
+    double *in[{arity}], *out = malloc(sizeof(double) * n), best[{slots}], sink = 0;
+    for (int j = 0; j < {arity}; j++) {{
+        in[j] = malloc(sizeof(double) * n);
+        if (fread(in[j], sizeof(double), n, stdin) != (size_t) n) return 1;
     }}
-    printf("%.6e %.6e %.6e %d\\n", a / n, b / n, c / n, sink != sink);
-    free(in); return 0;
+    for (int r = 0; r < {repeats}; r++) {{
+{timings}
+    }}
+    for (int k = 0; k < {slots}; k++) printf("%.6e ", best[k] / (k == {slots} - 1 ? m : n));
+    printf("%d\\n", sink != sink);
+    return 0;
 }}
 """
 
 
-def measure(kernel: Kernel, source: Path, tuned_text: str, workdir: Path,
-            repeats: int) -> tuple[float, ...]:
-    """Seconds per call of the tuned, the MPFR-53 and the double kernel."""
+def texts(kernel: Kernel, source: Path, bits: tuple[int, ...]) -> dict[str, str]:
+    """Each variant's C file (with its batched entry point)."""
+    return {"double": with_batch(kernel, source.read_text()),
+            "fast": with_batch(kernel, emit_fast(kernel, bits, ["fast backend"])),
+            "float": with_batch(kernel, emit_native(kernel, [FLOAT] * len(kernel.sites),
+                                                    ["native, all float"]))}
+
+
+def build(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
+          workdir: Path, repeats: int) -> Path:
+    """The timing program: every variant in every style, and the MPFR file drop-in."""
     chain = find_toolchain()
-    tuned, mpfr53 = workdir / "tuned.c", workdir / "mpfr53.c"
-    tuned.write_text(tuned_text)
-    mpfr53.write_text(emit_mpfr(kernel, uniform(kernel, 53), ["all operations at 53 bits"]))
-    n = len(kernel.input_labels)
+    name, arity = kernel.name, len(kernel.params)
+    base = ["-std=c11", "-Wno-unknown-pragmas", "-ffp-contract=off", *MARCH, *chain.cflags]
+    columns = ", ".join(f"in[{j}]" for j in range(arity))
+    elements = ", ".join(f"in[{j}][i]" for j in range(arity))
+    params = ", ".join(["double"] * arity)
+    arrays = ", ".join(f"const double *x{j}" for j in range(arity))
+    objects, declarations, timings = [], [], []
+    for variant, text in texts(kernel, source, bits).items():
+        plain = workdir / f"{variant}.c"
+        plain.write_text(text)
+        inline = workdir / f"inline_{variant}.c"
+        if variant == "double":
+            included = f'#include "{plain.name}"'
+        else:
+            (workdir / f"{variant}.h").write_text(header_text(
+                kernel, text[:text.rindex("#include <stddef.h>")]))
+            included = f'#include "{variant}.h"'
+        args = ", ".join(f"x{j}[i]" for j in range(arity))
+        inline.write_text(f"{included}\nvoid map_{variant}(long n, {arrays}, double *out)\n"
+                          f"{{\n    for (long i = 0; i < n; i++) out[i] = {name}({args});\n}}\n")
+        renames = [f"-D{name}={name}_{variant}", f"-D{name}_batch={name}_{variant}_batch"]
+        for path, flags in ((plain, ["-O2", *renames]), (inline, ["-O3"])):
+            obj = path.with_suffix(".o")
+            subprocess.run([chain.cc, *base, *flags, "-I", str(workdir), "-c", str(path),
+                            "-o", str(obj)], check=True)
+            objects.append(str(obj))
+        declarations += [f"double {name}_{variant}({params});",
+                         f"void {name}_{variant}_batch(size_t n, {arrays}, double *out);",
+                         f"void map_{variant}(long n, {arrays}, double *out);"]
+        slot = 3 * VARIANTS.index(variant)
+        timings += [f"TIME({slot}, n, map_{variant}(n, {columns}, out));",
+                    f"TIME({slot + 1}, n, for (long i = 0; i < n; i++) "
+                    f"out[i] = {name}_{variant}({elements}));",
+                    f"TIME({slot + 2}, n, {name}_{variant}_batch(n, {columns}, out));"]
+    mpfr = workdir / "mpfr.c"
+    mpfr.write_text(mpfr_text)
+    subprocess.run([chain.cc, *base, "-O2", f"-D{name}={name}_mpfr", "-c", str(mpfr), "-o",
+                    str(workdir / "mpfr.o")], check=True)
+    objects.append(str(workdir / "mpfr.o"))
+    declarations.append(f"double {name}_mpfr({params});")
+    slots = 3 * len(VARIANTS) + 1
+    timings.append(f"TIME({slots - 1}, m, for (long i = 0; i < m; i++) "
+                   f"out[i] = {name}_mpfr({elements}));")
     driver = workdir / "driver.c"
     driver.write_text(DRIVER.format(
-        name=kernel.name, params=", ".join(["double"] * n), calls=CALLS, arity=n, repeats=repeats,
-        args=", ".join(f"in[i * k + {j}]" for j in range(n))))
-    objects = []
-    for variant, path, mpfr in (("tuned", tuned, True), ("mpfr53", mpfr53, True),
-                                ("double", source, False)):
-        obj = workdir / f"{variant}.o"
-        subprocess.run([chain.cc, "-std=c11", "-O2", "-Wno-unknown-pragmas",
-                        *(chain.cflags if mpfr else ()), f"-D{kernel.name}={kernel.name}_{variant}",
-                        "-c", str(path), "-o", str(obj)], check=True)
-        objects.append(str(obj))
+        declarations="\n".join(declarations), calls=CALLS, mpfr_calls=MPFR_CALLS, arity=arity,
+        slots=slots, repeats=repeats, timings="\n".join(f"        {t}" for t in timings)))
     exe = workdir / "bench"
-    subprocess.run([chain.cc, "-O2", str(driver), *objects, "-o", str(exe), *chain.libs, "-lm"],
-                   check=True)
-    data = sample_inputs(kernel, CALLS, 7).astype("<f8").tobytes()
-    out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout
-    return tuple(float(v) for v in out.split()[:3])
+    subprocess.run([chain.cc, *base, "-O2", str(driver), *objects, "-o", str(exe), *chain.libs,
+                    *NATIVE_LIBS, "-lm"], check=True)
+    return exe
+
+
+def measure(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
+            repeats: int) -> dict[str, float]:
+    """Seconds per call of each variant in each style, and of the MPFR file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = build(kernel, source, mpfr_text, bits, Path(tmp), repeats)
+        data = sample_inputs(kernel, CALLS, 7).T.astype("<f8").tobytes()
+        out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout
+    values = [float(v) for v in out.split()[:-1]]
+    keys = [f"{v}_{s}" for v in VARIANTS for s in STYLES] + ["mpfr_dropin"]
+    return dict(zip(keys, values, strict=True))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kernels", nargs="*", help="FPTuner kernel names (default: all)")
-    parser.add_argument("--repeats", type=int, default=11, help="timing rounds (default 11)")
+    parser.add_argument("--repeats", type=int, default=5, help="timing rounds (default 5)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     names = args.kernels or [r["benchmark"] for r in json.loads(
         (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
-    print(f"{'kernel':<13}{'tuned ns':>10}{'mpfr53 ns':>11}{'double ns':>11}"
-          f"{'tuned/mpfr53':>14}{'tuned/double':>14}")
+    print("time per call relative to plain double in the same call style "
+          "(MPFR: relative to double drop-in)")
+    print(f"{'kernel':<13}{'double ns':>10}{'mpfr':>8}"
+          + "".join(f"{f'{v} {s}':>14}" for v in VARIANTS[1:] for s in STYLES))
     results = {}
     for name in names:
         source = ROOT / "benchmarks_fptuner" / f"{name}.c"
         kernel = load_c(source)
-        tuned = flow.run(kernel, require_target(kernel, None), source.name).text
-        with tempfile.TemporaryDirectory() as tmp:
-            a, b, c = measure(kernel, source, tuned, Path(tmp), args.repeats)
-        results[name] = {"tuned_ns": a * 1e9, "mpfr53_ns": b * 1e9, "double_ns": c * 1e9}
-        print(f"{name:<13}{a * 1e9:>10.1f}{b * 1e9:>11.1f}{c * 1e9:>11.2f}"
-              f"{a / b:>14.2f}{a / c:>14.0f}", flush=True)
+        result = flow.run(kernel, require_target(kernel, None), source.name)
+        t = measure(kernel, source, result.text, result.bits, args.repeats)
+        results[name] = {key: value * 1e9 for key, value in t.items()}
+        ratios = [t[f"{v}_{s}"] / t[f"double_{s}"] for v in VARIANTS[1:] for s in STYLES]
+        print(f"{name:<13}{t['double_dropin'] * 1e9:>10.2f}"
+              f"{t['mpfr_dropin'] / t['double_dropin']:>8.0f}"
+              + "".join(f"{r:>14.2f}" for r in ratios), flush=True)
+    if len(results) > 1:
+        def median(variant: str, style: str) -> float:
+            return statistics.median(r[f"{variant}_{style}"] / r[f"double_{style}"]
+                                     for r in results.values())
+        mpfr = statistics.median(r["mpfr_dropin"] / r["double_dropin"] for r in results.values())
+        print(f"{'median':<13}{'':>10}{mpfr:>8.0f}"
+              + "".join(f"{median(v, s):>14.2f}" for v in VARIANTS[1:] for s in STYLES))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

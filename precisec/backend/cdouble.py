@@ -8,7 +8,7 @@ remainder (an error-free transformation: TwoSum, Dekker's product, the division 
 root remainders), and rounded to the site's p bits by integer arithmetic on the double's
 bits (ties to even; a tie of the double is broken by the remainder's sign). Exact
 operations are exact in doubles; other operations go through MPFR at the site's precision
-on exactly converted arguments. Any value outside the safe range sets `pc_unsafe`, and
+on exactly converted arguments. Any value outside the safe range sets the unsafe flag, and
 the evaluator recomputes that sample with the MPFR kernel, so the results never depend
 on which path ran.
 """
@@ -21,33 +21,36 @@ from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import RULES
 from precisec.ir.core import Atom, Eqn, Lit, Var
 
-# The rounding helpers, after a definition of the flag `pc_unsafe` (the evaluator's is a
-# plain static; a tuned file's is thread-local).
+# The rounding helpers. Each reports an unsafe value by or-ing 1 into `*bad`, never
+# testing it on the way: a tuned file passes a local flag (kept in a register once the
+# helpers are inlined, and thread-safe), the evaluator its static `pc_unsafe`.
 ROUNDING_C = """\
-static inline double pc_safe(double r)
+static inline double pc_safe_at(double r, int *bad)
 {
-    double m = fabs(r);
-    if (!(m >= 0x1p-900 && m <= 0x1p900) && r != 0.0) pc_unsafe = 1;
+    uint64_t u;
+    memcpy(&u, &r, sizeof u);
+    const uint64_t x = u << 1;  /* |r| in order: 2^-900 is 0x0F6 << 52, 2^900 0xFD6 << 52 */
+    *bad |= (x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000)) & (x != 0);
     return r;
 }
 
-/* hi rounded to p bits, to nearest even; `lo` has the sign of (exact - hi). */
+/* hi rounded to p bits, to nearest even; `lo` is zero or has the sign of (exact - hi).
+   Branch-free on the bits of hi: adding half an ulp minus one, plus a tie bit, carries
+   into the kept bits exactly when the exact value rounds up. Below or above the midpoint
+   the tie bit cannot change the carry; at a midpoint of hi it is 1 if the exact value
+   lies beyond hi (lo has hi's sign), 0 if before, and the kept last bit if hi is exact
+   (ties to even). A carry out of the significand steps the exponent, as it should. */
 static inline double pc_round_d(double hi, double lo, int p)
 {
     if (p >= 53) return hi;
-    uint64_t u;
+    uint64_t u, l;
     memcpy(&u, &hi, sizeof u);
+    memcpy(&l, &lo, sizeof l);
     const int shift = 53 - p;
-    const uint64_t one = UINT64_C(1) << shift, half = one >> 1, rem = u & (one - 1);
-    int up;
-    u -= rem;
-    if (rem != half) {
-        up = rem > half;
-    } else {
-        const double away = hi > 0 ? lo : -lo;
-        up = away > 0 || (away == 0 && (u & one) != 0);
-    }
-    if (up) u += one;
+    const uint64_t one = UINT64_C(1) << shift;
+    const uint64_t exact = (l << 1) == 0, beyond = ((l ^ u) >> 63) == 0;
+    const uint64_t tie = beyond ^ ((beyond ^ (u >> shift)) & 1 & (0 - exact));
+    u = (u + (one >> 1) - 1 + tie) & ~(one - 1);
     memcpy(&hi, &u, sizeof u);
     return hi;
 }
@@ -68,39 +71,39 @@ static inline void pc_two_product(double a, double b, double *h, double *l)
 #endif
 }
 
-static inline double pc_add_d(double a, double b, int p)
+static inline double pc_add_d(double a, double b, int p, int *bad)
 {
     const double s = a + b;
-    if (p >= 53) return pc_safe(s);
+    if (p >= 53) return pc_safe_at(s, bad);
     const double bb = s - a, e = (a - (s - bb)) + (b - bb);
-    return pc_safe(pc_round_d(s, e, p));
+    return pc_safe_at(pc_round_d(s, e, p), bad);
 }
 
-static inline double pc_mul_d(double a, double b, int p)
+static inline double pc_mul_d(double a, double b, int p, int *bad)
 {
     double h, l;
-    if (p >= 53) return pc_safe(a * b);
+    if (p >= 53) return pc_safe_at(a * b, bad);
     pc_two_product(a, b, &h, &l);
-    return pc_safe(pc_round_d(h, l, p));
+    return pc_safe_at(pc_round_d(h, l, p), bad);
 }
 
-static inline double pc_div_d(double a, double b, int p)
+static inline double pc_div_d(double a, double b, int p, int *bad)
 {
     const double q = a / b;
     double h, l;
-    if (p >= 53 || q == 0.0) return pc_safe(q);
+    if (p >= 53 || q == 0.0) return pc_safe_at(q, bad);
     pc_two_product(q, b, &h, &l);
     const double r = (a - h) - l;
-    return pc_safe(pc_round_d(q, b > 0 ? r : -r, p));
+    return pc_safe_at(pc_round_d(q, b > 0 ? r : -r, p), bad);
 }
 
-static inline double pc_sqrt_d(double a, int p)
+static inline double pc_sqrt_d(double a, int p, int *bad)
 {
     const double s = sqrt(a);
     double h, l;
-    if (p >= 53 || s == 0.0) return pc_safe(s);
+    if (p >= 53 || s == 0.0) return pc_safe_at(s, bad);
     pc_two_product(s, s, &h, &l);
-    return pc_safe(pc_round_d(s, (a - h) - l, p));
+    return pc_safe_at(pc_round_d(s, (a - h) - l, p), bad);
 }
 
 /* mpfr_min and mpfr_max: NaN loses, -0 < +0. */
@@ -118,32 +121,39 @@ static inline double pc_max_d(double a, double b)
     return a > b ? a : b;
 }
 
-static inline double pc_itof_d(long i)
+static inline double pc_itof_d(long i, int *bad)
 {
-    if (i > (1L << 53) || i < -(1L << 53)) pc_unsafe = 1;
+    *bad |= i > (1L << 53) || i < -(1L << 53);
     return (double) i;
 }
 
 /* x as a double; unsafe unless the double is x itself, in the safe range. */
-static inline double pc_from_mpfr(mpfr_srcptr x)
+static inline double pc_from_mpfr_at(mpfr_srcptr x, int *bad)
 {
-    if (!mpfr_zero_p(x) && (!mpfr_regular_p(x) || mpfr_get_exp(x) < -899
-                            || mpfr_get_exp(x) > 900 || mpfr_min_prec(x) > 53)) pc_unsafe = 1;
+    *bad |= !mpfr_zero_p(x) && (!mpfr_regular_p(x) || mpfr_get_exp(x) < -899
+                                || mpfr_get_exp(x) > 900 || mpfr_min_prec(x) > 53);
     return mpfr_get_d(x, MPFR_RNDN);
 }
 """
 INCLUDES_C = "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
-HELPERS_C = f"{INCLUDES_C}static int pc_unsafe;\n\n{ROUNDING_C}"
+# The evaluator's helpers: its flag, and the two helpers it calls itself.
+HELPERS_C = f"""{INCLUDES_C}static int pc_unsafe;
+
+{ROUNDING_C}
+static inline double pc_safe(double r) {{ return pc_safe_at(r, &pc_unsafe); }}
+
+static inline double pc_from_mpfr(mpfr_srcptr x) {{ return pc_from_mpfr_at(x, &pc_unsafe); }}
+"""
 
 
-def _call(name: str) -> Callable[[list[str], str], str]:
-    return lambda args, bits: f"{name}({', '.join(args)}, {bits})"
+def _call(name: str) -> Callable[[list[str], str, str], str]:
+    return lambda args, bits, flag: f"{name}({', '.join(args)}, {bits}, {flag})"
 
 
-# Sites computed in doubles: rule(args, bits expression) -> C expression.
-FAST: dict[str, Callable[[list[str], str], str]] = {
+# Sites computed in doubles: rule(args, bits expression, flag pointer) -> C expression.
+FAST: dict[str, Callable[[list[str], str, str], str]] = {
     "add": _call("pc_add_d"),
-    "sub": lambda args, bits: f"pc_add_d({args[0]}, -{args[1]}, {bits})",
+    "sub": lambda args, bits, flag: f"pc_add_d({args[0]}, -{args[1]}, {bits}, {flag})",
     "mul": _call("pc_mul_d"),
     "div": _call("pc_div_d"),
     "sqrt": _call("pc_sqrt_d"),
@@ -165,6 +175,9 @@ class DoubleDialect:
     MPFR rule table through `pc_fres[s]` (at the site's bits) and `pc_farg[0..2]`.
     The fast backend (`precisec.backend.fast`) overrides the methods that say where bits,
     literals and MPFR scratch come from."""
+
+    # Where the helpers report an unsafe value.
+    flag = "&pc_unsafe"
 
     def __init__(self) -> None:
         self.literals: dict[tuple[str, int | None], str] = {}
@@ -207,7 +220,7 @@ class DoubleDialect:
                         "MPFR_RNDN);")
         result = f"pc_fres[{eqn.site}]"
         walker.emit(RULES[eqn.op](result, [f"pc_farg[{k}]" for k in range(len(eqn.args))]))
-        self.define(walker, eqn.out, f"pc_from_mpfr({result})")
+        self.define(walker, eqn.out, f"pc_from_mpfr_at({result}, {self.flag})")
 
     # -- the walker's Dialect protocol ------------------------------------------------------
     def note(self, site: int) -> str:
@@ -215,14 +228,15 @@ class DoubleDialect:
 
     def arith(self, walker: Walker, eqn: Eqn) -> None:
         if eqn.op == "itof":
-            self.define(walker, eqn.out, f"pc_itof_d({walker.int_ref(eqn.args[0])})")
+            self.define(walker, eqn.out,
+                        f"pc_itof_d({walker.int_ref(eqn.args[0])}, {self.flag})")
             return
         if eqn.site is None:
             self.define(walker, eqn.out, EXACT[eqn.op]([self.ref(walker, a) for a in eqn.args]))
             return
         if self.in_doubles(eqn):
             args = [self.argument(walker, eqn, a) for a in eqn.args]
-            self.define(walker, eqn.out, FAST[eqn.op](args, self.bits(eqn.site)))
+            self.define(walker, eqn.out, FAST[eqn.op](args, self.bits(eqn.site), self.flag))
             return
         self.through_mpfr(walker, eqn)
 

@@ -45,16 +45,15 @@ GUARDS_C = f"""\
 #ifdef __FAST_MATH__
 #error "{FAST_MARK} -ffast-math breaks the error-free transformations"
 #endif
-static _Thread_local int pc_unsafe;
 """
 
 FLOAT_OUT_C = """
 /* A float result: unsafe outside float's normal range, where the conversion could
    differ from mpfr_get_flt's treatment of overflow and subnormals. */
-static inline float pc_to_float(double v)
+static inline float pc_to_float(double v, int *bad)
 {
     const double m = fabs(v);
-    if (v != 0.0 && !(m >= 0x1p-126 && m <= 0x1.fffffep127)) pc_unsafe = 1;
+    *bad |= v != 0.0 && !(m >= 0x1p-126 && m <= 0x1.fffffep127);
     return (float) v;
 }
 """
@@ -62,8 +61,10 @@ static inline float pc_to_float(double v)
 
 class FastDialect(DoubleDialect):
     """The double dialect at fixed bits: constant precisions, hexadecimal literals, MPFR
-    scratch on the stack. `unsafe_literal` is set if a literal lies outside the safe
-    range (then every call takes the MPFR kernel)."""
+    scratch on the stack, the function's local flag `pc_bad`. `unsafe_literal` is set if
+    a literal lies outside the safe range (then every call takes the MPFR kernel)."""
+
+    flag = "&pc_bad"
 
     def __init__(self, site_bits: Sequence[int], literal_bits: int) -> None:
         super().__init__()
@@ -111,7 +112,7 @@ class FastDialect(DoubleDialect):
                 walker.emit(f"MPFR_DECL_INIT(pc_a{k}, {DOUBLE_BITS});")
                 walker.emit(f"mpfr_set_d(pc_a{k}, {walker.name(atom)}, MPFR_RNDN);")
         walker.emit(RULES[eqn.op]("pc_r", [f"pc_a{k}" for k in range(len(eqn.args))]))
-        walker.emit(f"{name} = pc_from_mpfr(pc_r);")
+        walker.emit(f"{name} = pc_from_mpfr_at(pc_r, {self.flag});")
         walker.depth -= 1
         walker.emit("}")
         if not walker.is_used(eqn.out):
@@ -135,29 +136,29 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
         args.append(param.name)
         if not var.shape:
             walker.names[id(var)] = walker.reserve(param.name)
-            prologue.append(f"pc_safe({param.name});")
+            prologue.append(f"pc_safe_at({param.name}, &pc_bad);")
             continue
         kind = "in" if isinstance(param, Input) else "out"
         name = walker.reserve(f"pc_{kind}_{param.name}")
         walker.storage[groups[id(var)]] = name
-        value = f"pc_safe({flat_pointer(param.name, var, ctype, True)}[pc_k])" \
+        value = f"pc_safe_at({flat_pointer(param.name, var, ctype, True)}[pc_k], &pc_bad)" \
             if kind == "in" else "0.0"
         prologue += [f"double {name}[{var.size}]; (void) {name};",
                      f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {name}[pc_k] = {value};"]
     walker.run()
-    convert = "pc_to_float" if ctype == "float" else ""
     results = list(kernel.body.results)
     finals: list[str] = []
     if kernel.returns:
         value = dialect.ref(walker, results.pop(0))
-        finals.append(f"const {ctype} pc_result = {convert}({value});")
+        value = f"pc_to_float({value}, &pc_bad)" if ctype == "float" else value
+        finals.append(f"const {ctype} pc_result = {value};")
     writes: list[str] = []
     for out, result in zip(kernel.outputs, results, strict=True):
         var = kernel.body.params[kernel.params.index(out)]
         element = f"{walker.array(result)}[pc_k]"
         if ctype == "float":
             finals.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) "
-                          f"(void) pc_to_float({element});")
+                          f"(void) pc_to_float({element}, &pc_bad);")
         writes.append(f"for (int pc_k = 0; pc_k < {out.size}; pc_k++) "
                       f"{flat_pointer(out.name, var, ctype, False)}[pc_k] = "
                       f"({ctype}) {element};")
@@ -166,8 +167,8 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
     start = ["#ifdef PC_HASH_START", "const uint64_t pc_hash = pc_branch_hash;", "#endif"]
     restore = ["#ifdef PC_HASH_START", "    pc_branch_hash = pc_hash;", "#endif"]
     lines = [
-        f"pc_unsafe = {int(dialect.unsafe_literal)};", *(start if hashed else []), *prologue]
-    tail = [*finals, "if (pc_unsafe) {", *(restore if hashed else []),
+        f"int pc_bad = {int(dialect.unsafe_literal)};", *(start if hashed else []), *prologue]
+    tail = [*finals, "if (pc_bad) {", *(restore if hashed else []),
             f"    {'return ' if kernel.returns else ''}{fallback};",
             *([] if kernel.returns else ["    return;"]), "}", *writes,
             *(["return pc_result;"] if kernel.returns else [])]

@@ -93,11 +93,11 @@ static int tie(const char *op, int p, double *a, double *b)
 
 static double fast(const char *op, double a, double b, int p)
 {
-    if (!strcmp(op, "add")) return pc_add_d(a, b, p);
-    if (!strcmp(op, "sub")) return pc_add_d(a, -b, p);
-    if (!strcmp(op, "mul")) return pc_mul_d(a, b, p);
-    if (!strcmp(op, "div")) return pc_div_d(a, b, p);
-    return pc_sqrt_d(a, p);
+    if (!strcmp(op, "add")) return pc_add_d(a, b, p, &pc_unsafe);
+    if (!strcmp(op, "sub")) return pc_add_d(a, -b, p, &pc_unsafe);
+    if (!strcmp(op, "mul")) return pc_mul_d(a, b, p, &pc_unsafe);
+    if (!strcmp(op, "div")) return pc_div_d(a, b, p, &pc_unsafe);
+    return pc_sqrt_d(a, p, &pc_unsafe);
 }
 
 static int exact(const char *op, mpfr_ptr r, mpfr_srcptr a, mpfr_srcptr b)
@@ -154,7 +154,7 @@ int main(int argc, char **argv)
             exact(op, r, x, y);
             if (p <= 53 && exact(op, t, x, y) == 0 && mpfr_min_prec(t) == p + 1) ties++;
             pc_unsafe = 0;
-            const double got = p <= 53 ? fast(op, a, b, p) : pc_from_mpfr(r);
+            const double got = p <= 53 ? fast(op, a, b, p) : pc_from_mpfr_at(r, &pc_unsafe);
             const int outside = mpfr_nan_p(r) || (!mpfr_zero_p(r)
                 && (mpfr_cmpabs(r, low) < 0 || mpfr_cmpabs(r, high) > 0));
             if (pc_unsafe) { unsafe++; continue; }
