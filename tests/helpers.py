@@ -66,3 +66,38 @@ def error_location(stderr: str) -> tuple[str, int, int, str]:
     match = ERROR_LINE.match(lines[0])
     assert match is not None, f"not a `file:line:col: error:` line: {lines[0]!r}"
     return match["file"], int(match["line"]), int(match["col"]), match["message"]
+
+
+RARE_BRANCH = """\
+#pragma precisec range(x, 0, 10)
+#pragma precisec rmse(1e-12)
+double rare(double x) {
+    double y;
+    if (x < 1e-5) {
+        y = (x + 1.0) * (x - 3.0);
+    } else {
+        y = x * 2.0 + 1.0;
+    }
+    return y;
+}
+"""
+"""A kernel whose `then` branch (line 6) a uniform sample on [0, 10] practically never
+takes (probability 10^-6)."""
+
+
+def small_benchmarks(directory: Path, names: tuple[str, ...]) -> Path:
+    """A benchmarks directory holding some kernels of benchmarks_fptuner/ and their rows
+    of the paper's table."""
+    import json
+    import shutil
+
+    from precisec.table import PAPER_FILE
+
+    directory.mkdir()
+    paper = json.loads((BENCHMARKS / PAPER_FILE).read_text())
+    paper["rows"] = [row for row in paper["rows"] if row["benchmark"] in names]
+    assert len(paper["rows"]) == len(names)
+    (directory / PAPER_FILE).write_text(json.dumps(paper))
+    for name in names:
+        shutil.copy(BENCHMARKS / f"{name}.c", directory)
+    return directory

@@ -4,16 +4,12 @@ write exactly what a run alone writes (docs/cli.md, "Concurrency")."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import BENCHMARKS, benchmark_path, precisec_command
-
-from precisec.table import PAPER_FILE
+from helpers import benchmark_path, precisec_command, small_benchmarks
 
 SMALL = ("verhulst", "sineOrder3")
 TABLE_FILES = ("table1.md", "table1.json", "table1.csv", "table1.png")
@@ -46,16 +42,6 @@ def test_two_tunes_share_one_fresh_compilation_cache(tmp_path: Path) -> None:
     assert any(cache.iterdir()), "the shared cache was not used"
 
 
-def small_benchmarks(directory: Path) -> Path:
-    directory.mkdir()
-    paper = json.loads((BENCHMARKS / PAPER_FILE).read_text())
-    paper["rows"] = [row for row in paper["rows"] if row["benchmark"] in SMALL]
-    (directory / PAPER_FILE).write_text(json.dumps(paper))
-    for name in SMALL:
-        shutil.copy(BENCHMARKS / f"{name}.c", directory)
-    return directory
-
-
 def written(out: Path) -> dict[str, bytes]:
     names = [*TABLE_FILES, *(f"tuned/{name}.tuned.c" for name in SMALL)]
     return {name: (out / name).read_bytes() for name in names}
@@ -63,7 +49,7 @@ def written(out: Path) -> dict[str, bytes]:
 
 @pytest.mark.slow
 def test_two_tables_at_once_write_what_one_writes_alone(tmp_path: Path) -> None:
-    bench = small_benchmarks(tmp_path / "bench")
+    bench = small_benchmarks(tmp_path / "bench", SMALL)
     cache = tmp_path / "jax-cache"
     common = ["table", "--benchmarks", str(bench), "--samples", "1000", "--no-timings",
               "--out"]

@@ -9,21 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from helpers import RARE_BRANCH, run_cli
 
-KERNEL = """\
-#pragma precisec range(x, 0, 10)
-#pragma precisec rmse(1e-12)
-double rare(double x) {
-    double y;
-    if (x < 1e-5) {
-        y = (x + 1.0) * (x - 3.0);
-    } else {
-        y = x * 2.0 + 1.0;
-    }
-    return y;
-}
-"""
+KERNEL = RARE_BRANCH
 BRANCH_SITES = {"6:16", "6:23", "6:28"}
 WARNING = re.compile(r"^(?P<file>.+?):(?P<place>\d+:\d+): warning: '(\w+)' runs on 0 of "
                      r"(\d+) validation inputs; (?P<what>.+)$")

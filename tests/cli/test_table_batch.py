@@ -6,27 +6,14 @@ it stays in the default suite, under a minute, as the one end-to-end check of `-
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-from helpers import BENCHMARKS, error_location, run_cli
+from helpers import error_location, run_cli, small_benchmarks
 
 from precisec.table import PAPER_FILE
 
 SMALL = ("verhulst", "sineOrder3")
 TABLE_FILES = ("table1.md", "table1.json", "table1.csv", "table1.png")
-
-
-def small_benchmarks(directory: Path) -> Path:
-    """A benchmarks directory holding the small kernels and their paper rows."""
-    directory.mkdir()
-    paper = json.loads((BENCHMARKS / PAPER_FILE).read_text())
-    paper["rows"] = [row for row in paper["rows"] if row["benchmark"] in SMALL]
-    assert len(paper["rows"]) == len(SMALL)
-    (directory / PAPER_FILE).write_text(json.dumps(paper))
-    for name in SMALL:
-        shutil.copy(BENCHMARKS / f"{name}.c", directory)
-    return directory
 
 
 def written(out: Path) -> dict[str, bytes]:
@@ -37,7 +24,7 @@ def written(out: Path) -> dict[str, bytes]:
 def test_a_local_cluster_writes_the_same_table_as_local_processes(tmp_path: Path) -> None:
     from dask.distributed import LocalCluster
 
-    bench = small_benchmarks(tmp_path / "bench")
+    bench = small_benchmarks(tmp_path / "bench", SMALL)
     common = ("table", "--benchmarks", str(bench), "--samples", "1000", "--no-timings")
     local = run_cli(*common, "--out", str(tmp_path / "local"), "--jobs", "2")
     assert local.returncode == 0, local.stderr
@@ -62,7 +49,7 @@ def test_a_missing_benchmarks_directory_is_a_located_error(tmp_path: Path) -> No
 
 
 def test_an_output_that_is_a_file_is_a_located_error_before_any_work(tmp_path: Path) -> None:
-    bench = small_benchmarks(tmp_path / "bench")
+    bench = small_benchmarks(tmp_path / "bench", SMALL)
     out = tmp_path / "table.md"
     out.write_text("kept\n")
     result = run_cli("table", "--benchmarks", str(bench), "--out", str(out))
@@ -80,7 +67,7 @@ def test_a_benchmarks_directory_without_the_papers_rows_is_a_located_error(
 
 
 def test_a_scheduler_that_is_not_an_address_is_an_error_before_any_work(tmp_path: Path) -> None:
-    bench = small_benchmarks(tmp_path / "bench")
+    bench = small_benchmarks(tmp_path / "bench", SMALL)
     result = run_cli("table", "--benchmarks", str(bench), "--out", str(tmp_path / "out"),
                      "--scheduler", "nonsense")
     assert result.returncode == 2
@@ -91,7 +78,7 @@ def test_a_scheduler_that_is_not_an_address_is_an_error_before_any_work(tmp_path
 
 
 def test_a_failing_kernel_is_reported_located_and_no_table_is_written(tmp_path: Path) -> None:
-    bench = small_benchmarks(tmp_path / "bench")
+    bench = small_benchmarks(tmp_path / "bench", SMALL)
     paper = json.loads((bench / PAPER_FILE).read_text())
     paper["rows"] = [{**paper["rows"][0], "benchmark": "broken"}, paper["rows"][0]]
     (bench / PAPER_FILE).write_text(json.dumps(paper))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import EXAMPLES, kernel
+from helpers import EXAMPLES, RARE_BRANCH, kernel
 
 from precisec.frontend.c import load_c
 from precisec.semantics.compiled import Evaluator
@@ -17,20 +17,6 @@ from precisec.tune.coverage import (
     under_sampled,
 )
 from precisec.tune.samples import Sample
-
-RARE = """\
-#pragma precisec range(x, 0, 10)
-#pragma precisec rmse(1e-12)
-double rare(double x) {
-    double y;
-    if (x < 1e-5) {
-        y = (x + 1.0) * (x - 3.0);
-    } else {
-        y = x * 2.0 + 1.0;
-    }
-    return y;
-}
-"""
 
 
 def sites_at(k, line: int) -> list[int]:
@@ -52,7 +38,7 @@ def test_piecewise_counts_follow_the_branch_conditions(toolchain_available: bool
 
 
 def test_a_branch_no_input_takes_is_under_sampled(toolchain_available: bool) -> None:
-    k = kernel(RARE)
+    k = kernel(RARE_BRANCH)
     with Evaluator(k) as evaluator:
         sample = Sample.draw(evaluator, 3000, 1)
     counts = site_executions(k, sample.inputs, sample.reference)
