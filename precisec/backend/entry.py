@@ -20,25 +20,37 @@ def batchable(kernel: Kernel) -> bool:
         not var.shape for var in kernel.body.params)
 
 
-def batch_function(kernel: Kernel, storage: str = "") -> list[str]:
+# The prefix of a fast file's double kernel without its MPFR rerun
+# (`precisec.backend.fast`): `pc_doubles_NAME(in..., int *unsafe)`.
+DOUBLES = "pc_doubles_"
+
+
+def batch_function(kernel: Kernel, text: str, storage: str = "") -> list[str]:
     """`NAME_batch(n, in..., out)`: out[i] = NAME(in...[i]) for i < n (no lines if the
-    kernel is not `batchable`)."""
+    kernel is not `batchable`). If `text` has a double kernel without its MPFR rerun, the
+    batch runs that over all inputs (a loop without calls, which the compiler can
+    vectorise) and, only if some input was unsafe, the kernel itself over all again."""
     if not batchable(kernel):
         return []
     ctype = kernel.precision
     names = [param.name for param in kernel.params]
     params = ", ".join(f"const {ctype} *restrict {name}" for name in names)
-    args = ", ".join(f"{name}[pc_i]" for name in names)
+    args = [f"{name}[pc_i]" for name in names]
+    loop = "for (size_t pc_i = 0; pc_i < pc_n; pc_i++)"
+    plain = f"{loop} pc_out[pc_i] = {kernel.name}({', '.join(args)});"
+    body = [f"    {plain}"]
+    if f"{DOUBLES}{kernel.name}(" in text:
+        doubles = f"{DOUBLES}{kernel.name}({', '.join([*args, '&pc_bad'])})"
+        body = ["    int pc_any = 0;", f"    {loop} {{", "        int pc_bad;",
+                f"        pc_out[pc_i] = {doubles};", "        pc_any |= pc_bad;", "    }",
+                f"    if (pc_any) {plain}"]
     return [f"{storage}void {kernel.name}_batch(size_t pc_n, {params}{', ' if params else ''}"
-            f"{ctype} *restrict pc_out)",
-            "{",
-            f"    for (size_t pc_i = 0; pc_i < pc_n; pc_i++) pc_out[pc_i] = {kernel.name}({args});",
-            "}", ""]
+            f"{ctype} *restrict pc_out)", "{", *body, "}", ""]
 
 
 def with_batch(kernel: Kernel, text: str) -> str:
     """A tuned C file with its batched entry point appended."""
-    lines = batch_function(kernel)
+    lines = batch_function(kernel, text)
     if not lines:
         return text
     return "\n".join([text.rstrip("\n"), "", "#include <stddef.h>", *lines])
@@ -55,4 +67,5 @@ def header_text(kernel: Kernel, text: str) -> str:
     comment_end = body.index("*/") + 2 if body.startswith("/*") else 0
     return "\n".join([body[:comment_end], f"#ifndef {guard}", f"#define {guard}",
                       "#include <stddef.h>", body[comment_end:].strip("\n"), "",
-                      *batch_function(kernel, "static inline "), f"#endif /* {guard} */", ""])
+                      *batch_function(kernel, text, "static inline "),
+                      f"#endif /* {guard} */", ""])

@@ -25,6 +25,7 @@ import gmpy2
 
 from precisec.backend.cdouble import INCLUDES_C, ROUNDING_C, DoubleDialect
 from precisec.backend.cwalk import Walker, flat_pointer
+from precisec.backend.entry import DOUBLES, batchable
 from precisec.backend.formats import DOUBLE, hex_literal
 from precisec.backend.mpfr import BRANCH_GUARD, RULES, mpfr_function
 from precisec.backend.storage import array_groups
@@ -166,8 +167,24 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
     fallback = f"pc_mpfr_{kernel.name}({', '.join(args)})"
     start = ["#ifdef PC_HASH_START", "const uint64_t pc_hash = pc_branch_hash;", "#endif"]
     restore = ["#ifdef PC_HASH_START", "    pc_branch_hash = pc_hash;", "#endif"]
-    lines = [
-        f"int pc_bad = {int(dialect.unsafe_literal)};", *(start if hashed else []), *prologue]
+    flag = f"int pc_bad = {int(dialect.unsafe_literal)};"
+    if batchable(kernel):
+        # the double kernel on its own, without a call in it, so that a caller's loop
+        # (NAME_batch, an inlined map) can be vectorised
+        own = signature(kernel)
+        params = own[own.index("(") + 1:-1]
+        params = "" if params == "void" else f"{params}, "
+        doubles = [f"static inline {ctype} {DOUBLES}{kernel.name}({params}int *pc_unsafe)",
+                   "{", f"    {flag}", *(f"    {line}" for line in prologue), *walker.lines,
+                   *(f"    {line}" for line in finals), "    *pc_unsafe = pc_bad;",
+                   "    return pc_result;", "}", ""]
+        call = f"{DOUBLES}{kernel.name}({', '.join([*args, '&pc_bad'])})"
+        body = ["int pc_bad;", *(start if hashed else []),
+                f"const {ctype} pc_result = {call};", "if (pc_bad) {",
+                *(restore if hashed else []), f"    return {fallback};", "}",
+                "return pc_result;"]
+        return [*doubles, own, "{", *(f"    {line}" for line in body), "}", ""]
+    lines = [flag, *(start if hashed else []), *prologue]
     tail = [*finals, "if (pc_bad) {", *(restore if hashed else []),
             f"    {'return ' if kernel.returns else ''}{fallback};",
             *([] if kernel.returns else ["    return;"]), "}", *writes,
