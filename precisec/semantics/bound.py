@@ -42,7 +42,7 @@ from precisec.semantics.bound_tape import (
 )
 
 DEFAULT_WORK = 2_000_000  # tape nodes evaluated (about 3 s here): the search's budget
-DEFAULT_BUDGET = 9.0  # seconds: a hard cap, reached only on a heavily loaded machine
+DEFAULT_BUDGET = 8.0  # seconds: a hard cap, reached only on a heavily loaded machine
 TOLERANCE = 1.01
 FORK_WIDTH = 2.0**-10  # an undecided branch on a sub-box this narrow (share of the box)…
 UNDEFINED_WIDTH = 2.0**-30  # …and an undefined operation on one this narrow: give up
