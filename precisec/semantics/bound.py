@@ -212,14 +212,14 @@ class _Search:
 
     def best_dimension(self, box: Sequence[tuple[float, float]], widest: int) -> int:
         """The dimension whose halving lowers the larger half's upper bound most (the
-        widest on ties, or when a half is undecided or undefined)."""
+        widest on ties, or when a half is undecided or undefined, or the budget is out)."""
         best, chosen = math.inf, widest
         for k, span in enumerate(self.spans):
             if span <= 0 or box[k][0] == box[k][1]:
                 continue
             try:
                 worst = max(self.score(half, fork=False).upper for half in _split(box, k))
-            except (Undecided, Undefined):
+            except (Undecided, Undefined, NoBound):
                 return widest
             if worst < best or (worst == best and k == widest):
                 best, chosen = worst, k
