@@ -196,7 +196,7 @@ def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Ana
     if goal.relative:
         moments = noise.site_moments(kernel, inputs, significand_aware=False, relative=True)
         usable = np.all(np.isfinite(moments), axis=1)
-        pool = inputs[usable]
+        pool = inputs[usable] if np.any(usable) else inputs  # the moments drop them again
         sens = np.zeros(len(kernel.sites))
         if np.any(usable):  # saturated: beyond the double range they only order moves
             rows = moments[usable]
