@@ -46,6 +46,11 @@ GUARDS_C = f"""\
 #ifdef __FAST_MATH__
 #error "{FAST_MARK} -ffast-math breaks the error-free transformations"
 #endif
+#if defined(__GNUC__)
+#define PC_INLINE __attribute__((always_inline))
+#else
+#define PC_INLINE
+#endif
 """
 
 FLOAT_OUT_C = """
@@ -174,7 +179,8 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
         own = signature(kernel)
         params = own[own.index("(") + 1:-1]
         params = "" if params == "void" else f"{params}, "
-        doubles = [f"static inline {ctype} {DOUBLES}{kernel.name}({params}int *pc_unsafe)",
+        doubles = [f"static inline PC_INLINE {ctype} {DOUBLES}{kernel.name}"
+                   f"({params}int *pc_unsafe)",
                    "{", f"    {flag}", *(f"    {line}" for line in prologue), *walker.lines,
                    *(f"    {line}" for line in finals), "    *pc_unsafe = pc_bad;",
                    "    return pc_result;", "}", ""]
