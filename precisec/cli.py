@@ -442,6 +442,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     divergence = verification.branch_divergence
     if kernel.n_branches:
         report["branch_divergence"] = divergence
+    trips = verification.trip_divergence
+    if kernel.n_whiles:
+        report["trip_divergence"] = trips
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -459,6 +462,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             *([("branch divergence", "unknown (no trace hook in the tuned file)"
                 if divergence is None else f"{divergence:.2%} of inputs took another branch "
                 "path than the exact program")] if kernel.n_branches else []),
+            *([("trip divergence", "unknown (no trip hook in the tuned file)"
+                if trips is None else f"{trips:.2%} of inputs ran a while loop another number "
+                "of times than the exact program")] if kernel.n_whiles else []),
             ("verdict", "within target" if ok else "TARGET MISSED"),
         ])
     return 0 if ok else 1

@@ -94,6 +94,7 @@ class Verification:
     measurement: Measurement
     seconds: float
     branch_divergence: float | None = None
+    trip_divergence: float | None = None
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ class Result:
 def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False,
                 source: Path | None = None, timeout: float | None = None) -> Verification:
     """Compile C source held in memory, run it on the sample, compare with its
-    reference (and the branch decisions with the exact program's). `source` is the
+    reference (and the branch decisions and while-loop trip counts with the exact
+    program's). `source` is the
     file `text` was read from, if any: it is built in place, so errors are located in it.
     The program is stopped after `timeout` seconds (`toolchain.default_timeout` if None)."""
     clock = time.perf_counter()
@@ -148,7 +150,7 @@ def verify_text(kernel: Kernel, text: str, sample: Sample, native: bool = False,
             path.write_text(text)
         run = run_tuned(path, kernel, sample.inputs, native=native, timeout=timeout)
     return Verification(sample.measure(run.outputs), time.perf_counter() - clock,
-                        sample.divergence(run.branches))
+                        sample.divergence(run.branches), sample.trip_divergence(run.trips))
 
 
 def provenance(kernel: Kernel, source: str, backend: str, measured: Measurement | None,

@@ -11,7 +11,8 @@ file and write their results to another file, never stdout, so a kernel that pri
 cannot corrupt them. The branch decisions a program takes are folded into one 64-bit
 hash per sample (`trace_hash`, and `BRANCH_HASH_C` for C), the same in the compiled
 evaluator (`precisec.semantics.compiled`) and in the verification driver of a tuned file
-(docs/real-kernels.md, branch decisions).
+(docs/real-kernels.md, branch decisions); so are the trip counts of its while loops (each
+loop's number, then its trips, in exit order: `TRIPS_HASH_C`), into a second hash.
 """
 
 from __future__ import annotations
@@ -57,8 +58,17 @@ static inline int pc_branch(long pc_b, int pc_c)
 """
 
 
+TRIPS_HASH_C = f"""\
+#include <stdint.h>
+extern uint64_t pc_trip_hash;
+#define PRECISEC_TRIPS(w, n) (pc_trip_hash = ((((pc_trip_hash ^ (uint64_t) (w)) \\
+    * UINT64_C({HASH_PRIME})) ^ (uint64_t) (n)) * UINT64_C({HASH_PRIME})))
+"""
+
+
 def trace_hash(trace: Sequence[int]) -> int:
-    """The hash of a decision sequence (`interpret.Run.trace`), as the C programs compute it."""
+    """The hash of a decision sequence (`interpret.Run.trace`), as the C programs compute
+    it; of a trip sequence (`interpret.Run.trips`) likewise."""
     value = HASH_START
     for decision in trace:
         value = ((value ^ decision) * HASH_PRIME) & _MASK
@@ -68,10 +78,12 @@ def trace_hash(trace: Sequence[int]) -> int:
 @dataclass(frozen=True)
 class Emulation:
     """Outputs (n, len(result_labels)) as the kernel's type returns them, and per sample
-    the hash of the branch decisions taken (None for a kernel without branches)."""
+    the hash of the branch decisions taken (None for a kernel without branches) and of
+    the trip counts (None for a kernel without while loops)."""
 
     outputs: np.ndarray
     branches: np.ndarray | None
+    trips: np.ndarray | None = None
 
 
 # -- finding the tools ------------------------------------------------------------------
@@ -254,9 +266,12 @@ def _exit_text(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
-def read_rows(path: Path, count: int, doubles: int, hashed: bool) -> np.ndarray:
-    """A results file: per sample `doubles` float64 then (if `hashed`) a uint64 hash."""
-    fields = [("values", "<f8", (doubles,))] + ([("hash", "<u8")] if hashed else [])
+def read_rows(path: Path, count: int, doubles: int, hashed: bool,
+              tripped: bool = False) -> np.ndarray:
+    """A results file: per sample `doubles` float64 then (if `hashed`) a uint64 branch
+    hash, then (if `tripped`) a uint64 trip hash."""
+    fields = [("values", "<f8", (doubles,))] + ([("hash", "<u8")] if hashed else []) + \
+        ([("trips", "<u8")] if tripped else [])
     data = np.fromfile(path, dtype=np.dtype(fields))
     if len(data) != count:
         raise ValueError(f"{len(data)} result rows for {count} samples")
@@ -306,14 +321,19 @@ def _driver(kernel: Kernel) -> str:
     call = f"{kernel.name}({', '.join(args)})"
     call = f"pc_res[pc_n++] = (double) {call};" if kernel.returns else f"{call};"
     hashed = kernel.n_branches > 0
+    tripped = kernel.n_whiles > 0
     body = "\n".join(f"        {line}" for line in (
         f"if (fread(pc_row, sizeof(double), {width}, pc_inputs) != {width}) return 3;",
-        "int pc_n = 0;", *fills, "pc_branch_hash = PC_HASH_START;", call, *writes,
+        "int pc_n = 0;", *fills, "pc_branch_hash = PC_HASH_START;",
+        "pc_trip_hash = PC_HASH_START;", call, *writes,
         f"if (fwrite(pc_res, sizeof(double), {results}, pc_results) != {results}) return 4;",
         *(["if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, pc_results) != 1) "
-           "return 4;"] if hashed else [])))
+           "return 4;"] if hashed else []),
+        *(["if (fwrite(&pc_trip_hash, sizeof pc_trip_hash, 1, pc_results) != 1) "
+           "return 4;"] if tripped else [])))
     return "\n".join([
         "#include <stdio.h>", "#include <stdlib.h>", "uint64_t pc_branch_hash;",
+        "uint64_t pc_trip_hash;",
         f"static double pc_row[{max(width, 1)}];", f"static double pc_res[{max(results, 1)}];",
         *decls, "int main(int pc_argc, char **pc_argv)", "{",
         "    if (pc_argc != 4) return 2;",
@@ -326,9 +346,10 @@ def _driver(kernel: Kernel) -> str:
 
 
 def _check_header(kernel: Kernel) -> str:
-    """Force-included before the tuned file: the hashing PRECISEC_BRANCH, and the expected
-    prototype, so a tuned file with another signature is a compile error."""
-    return f"{BRANCH_HASH_C}{signature(kernel)};\n"
+    """Force-included before the tuned file: the hashing PRECISEC_BRANCH and
+    PRECISEC_TRIPS, and the expected prototype, so a tuned file with another signature is
+    a compile error."""
+    return f"{BRANCH_HASH_C}{TRIPS_HASH_C}{signature(kernel)};\n"
 
 
 def _build_tuned(path: Path, kernel: Kernel, workdir: Path, native: bool,
@@ -383,10 +404,11 @@ def run_tuned(path: Path, kernel: Kernel, inputs: np.ndarray, native: bool = Fal
         except ProgramFailed as failed:
             detail = f": {failed.stderr.strip()}" if failed.stderr.strip() else ""
             raise PrecisecError(loc, f"the tuned kernel {failed}{detail}") from None
-        hashed = kernel.n_branches > 0
+        hashed, tripped = kernel.n_branches > 0, kernel.n_whiles > 0
         try:
-            rows = read_rows(sink, count, len(kernel.result_labels), hashed)
+            rows = read_rows(sink, count, len(kernel.result_labels), hashed, tripped)
         except ValueError as err:
             raise PrecisecError(loc, f"the tuned kernel wrote {err}") from None
     return Emulation(np.array(rows["values"]).reshape(count, -1),
-                     np.array(rows["hash"]) if hashed else None)
+                     np.array(rows["hash"]) if hashed else None,
+                     np.array(rows["trips"]) if tripped else None)

@@ -6,7 +6,8 @@ every precision read at run time from a table, so one build per kernel serves th
 reference at any working precision and the emulation of every allocation; its cost is
 linear in the dynamic operations and its memory independent of them. A driver `main`
 streams the samples of an input file through the kernel and writes each sample's results
-(and branch-decision hash) to a results file; the samples are split over worker processes.
+(and branch-decision and trip-count hashes) to a results file; the samples are split
+over worker processes.
 
 Emulation is bit for bit `interpret.point_outputs` (and the hash of `interpret.run`'s
 trace, `precisec.toolchain.trace_hash`). An emulation whose sites all have 2..53 bits runs
@@ -14,8 +15,8 @@ a second kernel written in doubles (`precisec.backend.cdouble`, several times fa
 and any sample whose values leave the range where doubles are exact is recomputed with
 the MPFR kernel. The exact reference is `interpret.run` with
 `exact_bits` as double-double (hi + lo), and checks itself: every sample is recomputed at
-1.5 times the precision, and samples whose results (or decisions) move are escalated
-until two precisions agree, up to `MAX_BITS`.
+1.5 times the precision, and samples whose results, decisions or while-loop trip counts
+move are escalated until two precisions agree, up to `MAX_BITS`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from precisec.errors import PrecisecError
 from precisec.ir.core import Atom, Eqn, Input, Kernel
 from precisec.toolchain import (
     BRANCH_HASH_C,
+    TRIPS_HASH_C,
     Emulation,
     ProgramFailed,
     compile_c,
@@ -69,6 +71,7 @@ _PRELUDE = """\
 #include <stdlib.h>
 #include <mpfr.h>
 {hash}uint64_t pc_branch_hash;
+{trips}uint64_t pc_trip_hash;
 {doubles}
 static long pc_prec[{table}];
 static long pc_exact, pc_round_arguments, pc_sample, pc_fast;
@@ -132,6 +135,7 @@ static void pc_run(const double *pc_in, double *pc_out)
         if (!pc_unsafe) pc_kernel_d(pc_in, pc_out);
         if (!pc_unsafe) return;
         pc_branch_hash = PC_HASH_START;
+        pc_trip_hash = PC_HASH_START;
     }}
     pc_kernel(pc_in, pc_out);
 }}
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
         if (fread(pc_row, sizeof(double), {width}, in) != {width}) return 2;
         pc_sample = first + s;
         pc_branch_hash = PC_HASH_START;
+        pc_trip_hash = PC_HASH_START;
         if (pc_exact != 2) pc_run(pc_row, pc_res);
         else if (setjmp(pc_jump) == 0) pc_run(pc_row, pc_res);
         else for (size_t pc_k = 0; pc_k < doubles; pc_k++) pc_res[pc_k] = NAN;
@@ -195,12 +200,14 @@ int main(int argc, char **argv)
 class Reference:
     """The real-number results as double-double: hi + lo, each (n, len(result_labels)),
     so `tuned − exact` is exact in numpy; per sample the branch-decision hash of the real
-    program (None without branches); `bits`, the working precision finally used."""
+    program (None without branches); `bits`, the working precision finally used; per
+    sample the trip-count hash of its while loops (None without)."""
 
     hi: np.ndarray
     lo: np.ndarray
     branches: np.ndarray | None
     bits: int
+    trips: np.ndarray | None = None
 
     def errors(self, outputs: np.ndarray) -> np.ndarray:
         """outputs − exact, for outputs close to the exact values."""
@@ -316,11 +323,14 @@ def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
         for (text, site), name in literals.items()]
     hash_write = ("        if (fwrite(&pc_branch_hash, sizeof pc_branch_hash, 1, out) != 1) "
                   "return 4;\n") if kernel.n_branches else ""
+    if kernel.n_whiles:
+        hash_write += ("        if (fwrite(&pc_trip_hash, sizeof pc_trip_hash, 1, out) != 1) "
+                       "return 4;\n")
     width, count = len(kernel.input_labels), len(kernel.result_labels)
     sites = max(len(kernel.sites), 1)
     source = "\n".join([
-        _PRELUDE.format(hash=BRANCH_HASH_C, doubles=HELPERS_C, table=table, sites=sites,
-                        literals=max(len(literals), 1)),
+        _PRELUDE.format(hash=BRANCH_HASH_C, trips=TRIPS_HASH_C, doubles=HELPERS_C,
+                        table=table, sites=sites, literals=max(len(literals), 1)),
         *dialect.declarations("static "), "", *mpfr_lines, *double_lines,
         _MAIN.format(table=table, row=max(width, 1), res=max(2 * count, 1), width=width,
                      results=count, sites=len(kernel.sites),
@@ -367,14 +377,14 @@ class Evaluator:
     def emulate(self, site_bits: Sequence[int], inputs: np.ndarray,
                 round_arguments: bool = False) -> Emulation:
         """Outputs with site s rounding at site_bits[s] (`interpret.point_outputs`), and
-        the branch hashes; with `round_arguments`, arguments wider than their operation
-        are rounded to it first (the native backend's casts)."""
+        the branch and trip hashes; with `round_arguments`, arguments wider than their
+        operation are rounded to it first (the native backend's casts)."""
         if any(b < 1 for b in site_bits):
             raise ValueError("precisions must be at least 1 bit")
         inputs = self._inputs(inputs)
         values, hashes = self._run(Precisions.emulation(self.kernel, site_bits), inputs,
                                    exact=False, round_arguments=round_arguments)
-        return Emulation(values[:, :, 0], hashes)
+        return Emulation(values[:, :, 0], *self._split(hashes))
 
     def exact(self, inputs: np.ndarray, bits: int = REFERENCE_BITS,
               discard: bool = False) -> Reference:
@@ -386,8 +396,7 @@ class Evaluator:
         level = bits
         values, hashes = self._run(Precisions.exact(self.kernel, level), inputs, exact=True,
                                    discard=discard)
-        final = values.copy()
-        final_hashes = None if hashes is None else hashes.copy()
+        final, final_hashes = values.copy(), hashes.copy()
         pending = np.arange(len(inputs))
         used = bits
         while pending.size:
@@ -399,18 +408,22 @@ class Evaluator:
             check, check_hashes = self._run(Precisions.exact(self.kernel, higher),
                                             inputs[pending], exact=True, discard=discard)
             agree = np.all(values.view("<u8") == check.view("<u8"), axis=(1, 2))
-            if hashes is not None and check_hashes is not None:
-                agree &= hashes == check_hashes
+            agree &= np.all(hashes == check_hashes, axis=1)
             if agree.any():
                 used = level
             final[pending[agree]] = values[agree]
-            if final_hashes is not None and hashes is not None:
-                final_hashes[pending[agree]] = hashes[agree]
+            final_hashes[pending[agree]] = hashes[agree]
             pending, values, level = pending[~agree], check[~agree], higher
-            hashes = None if check_hashes is None else check_hashes[~agree]
+            hashes = check_hashes[~agree]
         if not discard:
             self._check_range(final[:, :, 0], inputs)
-        return Reference(final[:, :, 0], final[:, :, 1], final_hashes, used)
+        branches, trips = self._split(final_hashes)
+        return Reference(final[:, :, 0], final[:, :, 1], branches, used, trips)
+
+    def _split(self, hashes: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The branch hashes and the trip hashes (None where the kernel has none)."""
+        return (hashes[:, 0] if self.kernel.n_branches else None,
+                hashes[:, 1] if self.kernel.n_whiles else None)
 
     def _check_range(self, results: np.ndarray, inputs: np.ndarray) -> None:
         """Refuse exact results that overflow the kernel's type: the real value exists
@@ -439,13 +452,15 @@ class Evaluator:
 
     def _run(self, rule: Precisions, inputs: np.ndarray, *, exact: bool,
              round_arguments: bool = False, discard: bool = False
-             ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per sample, the results (n, results, 2 if exact else 1) and the branch hashes."""
+             ) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample, the results (n, results, 2 if exact else 1) and the hashes (n, 2):
+        branch decisions, while-loop trip counts (zero where the kernel has none)."""
         count, results = len(inputs), len(self.kernel.result_labels)
         per = 2 if exact else 1
-        hashed = self.kernel.n_branches > 0
+        hashed, tripped = self.kernel.n_branches > 0, self.kernel.n_whiles > 0
+        hashes = np.zeros((count, 2), dtype=np.uint64)
         if count == 0:
-            return np.zeros((0, results, per)), np.zeros(0, np.uint64) if hashed else None
+            return np.zeros((0, results, per)), hashes
         widths = compute_widths(self.kernel, self.groups, rule)
         precisions = [widths.bits(slot.key) for slot in self._program.slots]
         result_bits = rule.literal_bits if exact else self.kernel.baseline_bits
@@ -467,7 +482,7 @@ class Evaluator:
                     for first, last, path in zip(bounds[:-1], bounds[1:], outputs, strict=True)]
         try:
             run_programs(commands, timeout=None)
-            rows = np.concatenate([read_rows(path, last - first, results * per, hashed)
+            rows = np.concatenate([read_rows(path, last - first, results * per, hashed, tripped)
                                    for first, last, path in zip(bounds[:-1], bounds[1:],
                                                                 outputs, strict=True)])
         except ProgramFailed as failed:
@@ -476,7 +491,11 @@ class Evaluator:
             for path in (table_path, input_path, *outputs):
                 path.unlink(missing_ok=True)
         values = np.array(rows["values"]).reshape(count, results, per)
-        return values, (np.array(rows["hash"]) if hashed else None)
+        if hashed:
+            hashes[:, 0] = rows["hash"]
+        if tripped:
+            hashes[:, 1] = rows["trips"]
+        return values, hashes
 
     def _failure(self, failed: ProgramFailed, inputs: np.ndarray) -> PrecisecError:
         words = failed.stderr.split()

@@ -94,12 +94,15 @@ OTHER_RULES: dict[str, Callable[..., object]] = {
 
 @dataclass
 class Run:
-    """One evaluation: its results (gmpy2 reals), branch decisions (2·branch+taken) and
-    trip counts (per while loop run, in exit order: its number, then its trips)."""
+    """One evaluation: its results (gmpy2 reals), branch decisions (2·branch+taken),
+    trip counts (per while loop run, in exit order: its number, then its trips; what the
+    C programs hash) and the same trip counts in the order the loops start (`starts`,
+    for walks of the IR along the run)."""
 
     results: list[object]
     trace: list[int]
     trips: list[int]
+    starts: list[int]
 
 
 class _Interpreter:
@@ -111,6 +114,7 @@ class _Interpreter:
         self.round_arguments = round_arguments
         self.trace: list[int] = []
         self.trips: list[int] = []
+        self.starts: list[int] = []
 
     def literal(self, lit: Lit, bits: int | None) -> object:
         if lit.type != REAL:
@@ -149,11 +153,14 @@ class _Interpreter:
         """The loop's final carried values; its trip count joins `trips`. At the cap the
         loop stops without testing its condition again."""
         carried = [self.value(a, env) for a in loop.init]
+        start = len(self.starts)
+        self.starts.append(0)
         trips = 0
         while trips < loop.cap and self.region(loop.cond, env, carried)[0]:
             carried = self.region(loop.body, env, carried)
             trips += 1
         self.trips += [loop.number, trips]
+        self.starts[start] = trips
         return carried
 
     def eqn(self, eqn: Eqn, env: dict[int, object]) -> object:
@@ -206,7 +213,7 @@ def run(kernel: Kernel, point: Sequence[float], site_bits: Sequence[int] | None 
     flat: list[object] = []
     for value in results:
         flat.extend(value if isinstance(value, list) else [value])
-    return Run(flat, interpreter.trace, interpreter.trips)
+    return Run(flat, interpreter.trace, interpreter.trips, interpreter.starts)
 
 
 def point_outputs(kernel: Kernel, point: Sequence[float], site_bits: Sequence[int],

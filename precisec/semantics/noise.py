@@ -33,7 +33,7 @@ from precisec.semantics.perturbed import (
 )
 
 __all__ = ["RelativeModel", "configure_jax", "constant_slots", "model_for", "predicted_mse",
-           "sensitivities", "site_moments"]
+           "sensitivities", "site_moments", "trip_bounds"]
 
 EXACT_RESULTS = 16
 """Up to this many results, a VJP per result gives the moments exactly."""
@@ -58,7 +58,7 @@ FORWARD_LIMIT = 64
 
 class RelativeModel(PerturbedModel):
     """The model with each result's perturbation divided by its clean value, so that its
-    MSE is the relative MSE (docs/method.md §8): E[(δy/y)²], the noise moments weighted by
+    MSE is the relative MSE (docs/method.md §11): E[(δy/y)²], the noise moments weighted by
     1/y². A result whose clean value is 0 or not finite weighs 0 (the relative error is
     undefined there; refinement measures the true metric)."""
 
@@ -73,10 +73,24 @@ class RelativeModel(PerturbedModel):
         return values, jnp.where(usable, delta, 0.0) * weight
 
 
-def model_for(kernel: Kernel, significand_aware: bool = False,
-              relative: bool = False) -> PerturbedModel:
-    """The noise model of absolute (default) or relative result errors."""
-    return (RelativeModel if relative else PerturbedModel)(kernel, significand_aware)
+def model_for(kernel: Kernel, significand_aware: bool = False, relative: bool = False,
+              inputs: np.ndarray | None = None) -> PerturbedModel:
+    """The noise model of absolute (default) or relative result errors; a kernel with
+    while loops needs the `inputs` it will see, which bound their trip counts."""
+    bounds = trip_bounds(kernel, inputs) if kernel.n_whiles and inputs is not None else None
+    return (RelativeModel if relative else PerturbedModel)(kernel, significand_aware, bounds)
+
+
+def trip_bounds(kernel: Kernel, inputs: np.ndarray) -> dict[int, int]:
+    """Per while loop, the most iterations the clean program makes on any of `inputs`
+    (the length of its scan in the model, `precisec.semantics.perturbed`)."""
+    model = PerturbedModel(kernel, bounds={w: 0 for w in range(kernel.n_whiles)})
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if len(inputs) == 0:
+        return {w: 0 for w in range(kernel.n_whiles)}
+    chunks = in_chunks(jax.jit(jax.vmap(model.trips)), inputs, min(len(inputs), MAX_CHUNK))
+    most = np.concatenate(chunks).max(axis=0)
+    return {w: int(most[w]) for w in range(kernel.n_whiles)}
 
 
 def chunk_size(noise: NoiseLayout, count: int) -> int:
@@ -130,9 +144,9 @@ def site_moments(kernel: Kernel, inputs: np.ndarray,
     stencil two probes take 1.3 times one probe's time, four 2 times. With `relative`,
     of the relative errors (`RelativeModel`).
     """
-    model = model_for(kernel, significand_aware, relative)
-    noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
+    model = model_for(kernel, significand_aware, relative, inputs)
+    noise = model.layout
     if noise.n_sites == 0 or len(inputs) == 0:
         return np.zeros((len(inputs), noise.n_sites))
     results = len(kernel.result_labels)
@@ -167,9 +181,9 @@ def sensitivities(kernel: Kernel, inputs: np.ndarray, relative: bool = False) ->
     hence the ties the refinement's ordering meets) reproduce bit for bit. With
     `relative`, of the relative errors (`RelativeModel`).
     """
-    model = model_for(kernel, relative=relative)
-    noise = model.layout
     inputs = np.asarray(inputs, dtype=np.float64)
+    model = model_for(kernel, relative=relative, inputs=inputs)
+    noise = model.layout
     entries = len(inputs) * len(kernel.result_labels) * noise.size
     if noise.n_sites == 0 or noise.size > FORWARD_LIMIT or entries > NOISE_ENTRIES:
         return site_moments(kernel, inputs, significand_aware=False,
@@ -202,12 +216,13 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     MONTE_CARLO_DRAWS noise variables is predicted on the first MONTE_CARLO_DRAWS / size of
     them (at least MONTE_CARLO_MIN_SAMPLES; the inputs are i.i.d., so these are a fair
     subsample): a 10,000-step loop of 11 sites needs 110,000 draws per input. With
-    `relative`, of the relative errors (`RelativeModel`).
+    `relative`, of the relative errors (`RelativeModel`), over the finite draws.
     """
-    model = model_for(kernel, significand_aware, relative)
+    inputs = np.asarray(inputs, dtype=np.float64)
+    model = model_for(kernel, significand_aware, relative, inputs)
     noise = model.layout
     affordable = max(MONTE_CARLO_MIN_SAMPLES, MONTE_CARLO_DRAWS // max(noise.size, 1))
-    inputs = np.asarray(inputs, dtype=np.float64)[:affordable]
+    inputs = inputs[:affordable]
     sigma_j = jnp.asarray(sigma, dtype=jnp.float64)
     columns, values = _fixed_noise(kernel, noise, sigma_j, significand_aware,
                                    constant_errors)
@@ -223,10 +238,20 @@ def predicted_mse(kernel: Kernel, sigma: np.ndarray, inputs: np.ndarray, seed: i
     key = jax.random.key(seed)
     size = max(1, min(len(inputs), NOISE_ENTRIES // max(noise.size, 1)))
     if size >= len(inputs):
-        return float(jnp.mean(squares(jnp.asarray(inputs), key, sigma_j, values)))
+        drawn = squares(jnp.asarray(inputs), key, sigma_j, values)
+        return _mean(np.asarray(drawn), True) if relative else float(jnp.mean(drawn))
     chunks = in_chunks(lambda x, chunk_key: squares(x, chunk_key, sigma_j, values), inputs,
                        size, lambda index, _: jax.random.fold_in(key, index))
-    return float(np.mean(np.concatenate(chunks)))
+    return _mean(np.concatenate(chunks), relative)
+
+
+def _mean(squares: np.ndarray, relative: bool) -> float:
+    """The mean squared perturbation; relative ones leave out the draws whose nonlinear
+    perturbation is not finite (inputs over all doubles, where the model overflows)."""
+    if relative:
+        finite = squares[np.isfinite(squares)]
+        return float(np.mean(finite)) if finite.size else math.inf
+    return float(np.mean(squares))
 
 
 def _fixed_noise(kernel: Kernel, noise: NoiseLayout, sigma: jax.Array, significand_aware: bool,

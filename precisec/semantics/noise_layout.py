@@ -4,17 +4,20 @@ One ε per dynamic execution of each site, then one per execution of each inexac
 argument of a rounding operation: a decimal constant not exact in CONSTANT_EXACT_BITS
 bits is rounded at its consumer's precision, so it gets the consumer's σ and an ε of its
 own. Slot k < n_sites belongs to site k; each slot has one axis per enclosing loop (trip
-counts, outermost first). A sample's noise is one flat vector, slot after slot, so a
-straight-line kernel has one ε per rounding in site order, then one per constant slot.
+counts, outermost first; a while loop's axis is its bound, the most trips it makes on the
+inputs at hand, `precisec.semantics.perturbed`). A sample's noise is one flat vector, slot
+after slot, so a straight-line kernel has one ε per rounding in site order, then one per
+constant slot.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, site_eqns
+from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, While, site_eqns
 
 CONSTANT_EXACT_BITS = 24
 
@@ -91,7 +94,10 @@ class NoiseLayout:
         return starts
 
 
-def layout(kernel: Kernel) -> NoiseLayout:
+def layout(kernel: Kernel, bounds: Mapping[int, int] | None = None) -> NoiseLayout:
+    """The noise slots of a kernel whose while loop w runs at most `bounds[w]` times
+    (0 if not given)."""
+    bounds = bounds or {}
     shapes: dict[int, tuple[int, ...]] = {}
     members: dict[int, set[int]] = {}
     dynamic = 0
@@ -108,6 +114,11 @@ def layout(kernel: Kernel) -> NoiseLayout:
             elif isinstance(stmt, Loop):
                 members[id(stmt)] = set()
                 visit(stmt.body, (*trips, stmt.trips), [*loops, id(stmt)])
+            elif isinstance(stmt, While):
+                members[id(stmt)] = set()
+                inner = (*trips, bounds.get(stmt.number, 0))
+                visit(stmt.cond, inner, [*loops, id(stmt)])
+                visit(stmt.body, inner, [*loops, id(stmt)])
             else:
                 visit(stmt.then, trips, loops)
                 visit(stmt.other, trips, loops)

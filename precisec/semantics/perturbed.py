@@ -12,7 +12,12 @@ The IR's structure is kept: a `Loop` is a `lax.scan` (compile time independent o
 trip count) whose per-iteration ε are the scan's inputs; a `Cond` evaluates both sides and
 merges them with `jnp.where` on the clean condition (the model follows clean branches).
 On the side not taken every real operation computes on harmless arguments, so its values,
-perturbations and gradients stay finite and the merge discards them. Arrays are flat jnp
+perturbations and gradients stay finite and the merge discards them. A `While` is a
+`lax.scan` too (reverse mode cannot go through `lax.while_loop`), as long as its bound:
+the most iterations the clean program makes on the inputs at hand, which `trip_bounds`
+finds first by a forward pass in which every while loop is a `lax.while_loop`. Each
+iteration tests the clean condition; once it fails the sample is done, its operations
+compute on harmless arguments and its carried values pass through unchanged. Arrays are flat jnp
 vectors (`zeros` makes one) read and written at dynamic positions; integers are int64,
 with C's truncating division. Long straight runs are tapes (`precisec.semantics.tape`).
 
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import jax
@@ -45,6 +50,7 @@ from precisec.ir.core import (
     Loop,
     Region,
     Var,
+    While,
 )
 from precisec.ops import OPS
 from precisec.semantics.jax_rules import OTHER_RULES, REAL_RULES
@@ -163,10 +169,14 @@ class PerturbedModel:
     tap to its value, and the VJP of the values with respect to the tags gives the
     first-order moments at the cost of one reverse pass of the clean program."""
 
-    def __init__(self, kernel: Kernel, significand_aware: bool = False) -> None:
+    def __init__(self, kernel: Kernel, significand_aware: bool = False,
+                 bounds: Mapping[int, int] | None = None) -> None:
         configure_jax()
         self.kernel = kernel
-        self.layout: NoiseLayout = layout(kernel)
+        self.bounds = dict(bounds or {})
+        if kernel.n_whiles and set(self.bounds) != set(range(kernel.n_whiles)):
+            raise ValueError("a kernel with while loops needs their bounds (trip_bounds)")
+        self.layout: NoiseLayout = layout(kernel, self.bounds)
         self.significand_aware = significand_aware
         self.constant_slot = self.layout.constant_slot
         starts = self.layout.offsets()
@@ -176,6 +186,26 @@ class PerturbedModel:
     def __call__(self, x: Array, sigma: Array, noise: Noise) -> tuple[Array, Array | None]:
         kernel = self.kernel
         run = _Run(self, sigma, isinstance(noise, Taps))
+        results = run.region(kernel.body, {}, self.params(x, run), noise, None)
+        if len(results) == 1 and not kernel.outputs:
+            return results[0]  # type: ignore[return-value]
+        values = jnp.concatenate([jnp.atleast_1d(v) for v, _ in results])
+        if run.taps:
+            return values, None
+        return values, jnp.concatenate([jnp.atleast_1d(d) for _, d in results])  # type: ignore
+
+    def trips(self, x: Array) -> Array:
+        """Per while loop, the most iterations the clean program makes at x (forward only:
+        every while loop a `lax.while_loop`)."""
+        n_sites = len(self.kernel.sites)
+        run = _Run(self, jnp.ones(n_sites), True, counting=True)
+        run.region(self.kernel.body, {}, self.params(x, run),
+                   Taps(tuple(jnp.zeros(n_sites))), None)
+        return jnp.stack([run.seen[w] for w in range(self.kernel.n_whiles)])
+
+    def params(self, x: Array, run: _Run) -> list[Pair]:
+        """The body's parameters at x: inputs (as the kernel's type), zero outputs."""
+        kernel = self.kernel
         if kernel.precision == "float":
             x = x.astype(jnp.float32).astype(jnp.float64)
         params: list[Pair] = []
@@ -187,13 +217,7 @@ class PerturbedModel:
             else:
                 value = jnp.zeros(var.size)
             params.append((value, run.zero(value)))
-        results = run.region(kernel.body, {}, params, noise, None)
-        if len(results) == 1 and not kernel.outputs:
-            return results[0]  # type: ignore[return-value]
-        values = jnp.concatenate([jnp.atleast_1d(v) for v, _ in results])
-        if run.taps:
-            return values, None
-        return values, jnp.concatenate([jnp.atleast_1d(d) for _, d in results])  # type: ignore
+        return params
 
     def flat(self, x: Array, sigma: Array, eps: Array) -> tuple[Array, Array]:
         """The model with one sample's ε as a flat vector, slot after slot."""
@@ -214,12 +238,17 @@ class PerturbedModel:
 
 
 class _Run:
-    """One traced evaluation at fixed σ, drawn or tapped."""
+    """One traced evaluation at fixed σ, drawn or tapped; with `counting`, the forward
+    pass that records each while loop's most trips in `seen` (threaded through every
+    loop's carry, since a traced value cannot leave its loop otherwise)."""
 
-    def __init__(self, model: PerturbedModel, sigma: Array, taps: bool) -> None:
+    def __init__(self, model: PerturbedModel, sigma: Array, taps: bool,
+                 counting: bool = False) -> None:
         self.model = model
         self.sigma = sigma
         self.taps = taps
+        self.counting = counting
+        self.seen = {w: jnp.zeros((), dtype=jnp.int64) for w in range(model.kernel.n_whiles)}
 
     def zero(self, value: Array) -> Array | None:
         """The perturbation of an exact value (none is carried with taps)."""
@@ -273,8 +302,12 @@ class _Run:
                 if id(stmt.out) not in env:  # else hoisted out of its loop (`hoist`)
                     env[id(stmt.out)] = self.eqn(stmt, env, noise, live)
             else:
-                outs = self.loop(stmt, env, noise, live) if isinstance(stmt, Loop) else \
-                    self.cond(stmt, env, noise, live)
+                if isinstance(stmt, Loop):
+                    outs = self.loop(stmt, env, noise, live)
+                elif isinstance(stmt, While):
+                    outs = self.while_loop(stmt, env, noise, live)
+                else:
+                    outs = self.cond(stmt, env, noise, live)
                 for var, value in zip(stmt.outs, outs, strict=True):
                     env[id(var)] = value
             index += 1
@@ -409,14 +442,71 @@ class _Run:
         else:
             rows = jnp.zeros((loop.trips, 0))
 
-        def body(carried: list[Pair], xs: tuple[Array, Array, dict[int, Pair]]
-                 ) -> tuple[list[Pair], None]:
+        def body(state: tuple[list[Pair], dict[int, Array]],
+                 xs: tuple[Array, Array, dict[int, Pair]]
+                 ) -> tuple[tuple[list[Pair], dict[int, Array]], None]:
+            carried, self.seen = state
             counter, row, loaded = xs
             step_noise = Draws(row, starts, sizes) if draws else noise
-            return self.region(loop.body, {**env, **loaded}, [(counter, None), *carried],
-                               step_noise, live), None
+            return (self.region(loop.body, {**env, **loaded}, [(counter, None), *carried],
+                                step_noise, live), self.seen), None
 
-        outs, _ = lax.scan(body, init, (counters, rows, self.hoist(loop, env, counters)))
+        (outs, self.seen), _ = lax.scan(body, (init, self.seen),
+                                        (counters, rows, self.hoist(loop, env, counters)))
+        return outs
+
+    def while_loop(self, loop: While, env: dict[int, Pair], noise: Noise,
+                   live: Array | None) -> list[Pair]:
+        """Counting: a `lax.while_loop` that records its trips. Else a scan of the loop's
+        bound: each step tests the clean condition where the sample still runs, and a
+        done sample's carried values pass through unchanged."""
+        init = [self.atom(a, env) for a in loop.init]
+        if self.counting:
+            return self.count(loop, env, noise, live, init)
+        bound = self.model.bounds[loop.number]
+        if bound == 0:
+            return init
+        draws = isinstance(noise, Draws)
+        if draws:
+            rows, starts, sizes = noise.enter(  # type: ignore[union-attr]
+                self.model.layout.loop_slots[id(loop)], bound)
+        else:
+            rows = jnp.zeros((bound, 0))
+
+        def step(state: tuple[Array, list[Pair]], row: Array
+                 ) -> tuple[tuple[Array, list[Pair]], None]:
+            running, carried = state
+            step_noise = Draws(row, starts, sizes) if draws else noise
+            alive = running if live is None else running & live
+            test = self.region(loop.cond, dict(env), carried, step_noise, alive)[0][0]
+            going = alive & test
+            nexts = self.region(loop.body, dict(env), carried, step_noise, going)
+            return (going, [(jnp.where(going, v, v0),
+                             None if d is None else jnp.where(going, d, d0))
+                            for (v, d), (v0, d0) in zip(nexts, carried, strict=True)]), None
+
+        (_, outs), _ = lax.scan(step, (jnp.asarray(True), init), rows)
+        return outs
+
+    def count(self, loop: While, env: dict[int, Pair], noise: Noise, live: Array | None,
+              init: list[Pair]) -> list[Pair]:
+        """The counting pass's while loop (at most `cap` trips; none where not live)."""
+
+        def test(state: tuple[Array, list[Pair], dict[int, Array]]) -> Array:
+            trips, carried, _ = state
+            holds = self.region(loop.cond, dict(env), carried, noise, live)[0][0]
+            go = (trips < loop.cap) & holds
+            return go if live is None else go & live
+
+        def body(state: tuple[Array, list[Pair], dict[int, Array]]
+                 ) -> tuple[Array, list[Pair], dict[int, Array]]:
+            trips, carried, self.seen = state
+            nexts = self.region(loop.body, dict(env), carried, noise, live)
+            return trips + 1, nexts, self.seen
+
+        trips, outs, self.seen = lax.while_loop(
+            test, body, (jnp.zeros((), dtype=jnp.int64), init, dict(self.seen)))
+        self.seen[loop.number] = jnp.maximum(self.seen[loop.number], trips)
         return outs
 
     def hoist(self, loop: Loop, env: dict[int, Pair], counters: Array) -> dict[int, Pair]:

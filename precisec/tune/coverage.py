@@ -7,11 +7,12 @@ each site gets the number of validation inputs that executed it at least once; a
 run by fewer than MIN_EXECUTIONS inputs is *under-sampled* and keeps the kernel's
 baseline precision (53 bits for double, 24 for float) unless the user opts out.
 
-The counts come from the exact program's branch decisions. Inputs with the same branch
-hash (`Reference.branches`) took the same path; the defining interpreter replays one
-representative of each path to get its decision trace, and a walk of the IR along that
-trace marks the sites the path executes. A kernel without branches executes every site
-that is not in a zero-trip loop on every input.
+The counts come from the exact program's branch decisions and while-loop trip counts.
+Inputs with the same branch and trip hashes (`Reference.branches`, `Reference.trips`)
+took the same path; the defining interpreter replays one representative of each path to
+get its decision trace and trip counts, and a walk of the IR along them marks the sites
+the path executes. A kernel without branches and while loops executes every site that is
+not in a zero-trip loop on every input.
 
 The operations that compute a branch condition keep the baseline too (`condition_sites`):
 a rounding there can flip the branch, and a flip is a jump of the output that only inputs
@@ -20,12 +21,12 @@ close to the boundary reveal.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from precisec.ir.core import Atom, Cond, Eqn, Kernel, Loop, Region, Var, executions, walk
+from precisec.ir.core import Atom, Cond, Eqn, Kernel, Loop, Region, Var, While, walk
 from precisec.semantics import interpret
 from precisec.semantics.compiled import Reference
 
@@ -40,54 +41,80 @@ replayed most frequent first, and inputs on paths beyond the budget count as exe
 nothing (so their sites look under-sampled and keep the baseline: the safe side)."""
 
 
-def _has_branch(region: Region) -> bool:
-    return any(isinstance(stmt, Cond) for stmt in walk(region))
+def _dynamic(region: Region) -> bool:
+    """Whether walking the region depends on the run: it branches or has a while loop."""
+    return any(isinstance(stmt, Cond | While) for stmt in walk(region))
 
 
-def _executed(region: Region, trace: Iterator[int], marks: np.ndarray) -> None:
-    """Mark the sites `region` executes when its decisions are read from `trace`."""
+def _repeat(region: Region, times: int, trace: Iterator[int], starts: Iterator[int],
+            marks: np.ndarray) -> int:
+    """Walk a region `times` times (once, if nothing in it depends on the run)."""
+    if times <= 0:
+        return 0
+    if not _dynamic(region):
+        return times * _executed(region, trace, starts, marks)
+    return sum(_executed(region, trace, starts, marks) for _ in range(times))
+
+
+def _executed(region: Region, trace: Iterator[int], starts: Iterator[int],
+              marks: np.ndarray) -> int:
+    """Mark the sites `region` executes when its decisions are read from `trace` and its
+    while loops' trip counts from `starts` (in the order the loops start); returns how
+    many site executions the walk covered."""
+    walked = 0
     for stmt in region.stmts:
         if isinstance(stmt, Eqn):
             if stmt.site is not None:
                 marks[stmt.site] = True
+                walked += 1
         elif isinstance(stmt, Loop):
-            if stmt.trips <= 0:
+            walked += _repeat(stmt.body, stmt.trips, trace, starts, marks)
+        elif isinstance(stmt, While):
+            trips = next(starts)
+            if not _dynamic(stmt.cond) and not _dynamic(stmt.body):
+                tests = trips + 1 if trips < stmt.cap else trips
+                walked += _repeat(stmt.cond, tests, trace, starts, marks)
+                walked += _repeat(stmt.body, trips, trace, starts, marks)
                 continue
-            if not _has_branch(stmt.body):
-                _executed(stmt.body, trace, marks)
-                continue
-            for _ in range(stmt.trips):
-                _executed(stmt.body, trace, marks)
+            for trip in range(trips + 1):  # test, body, test, ..., test (none at the cap)
+                if trip < stmt.cap:
+                    walked += _executed(stmt.cond, trace, starts, marks)
+                if trip < trips:
+                    walked += _executed(stmt.body, trace, starts, marks)
         else:
             decision = next(trace)
             assert decision // 2 == stmt.branch, "the trace does not follow the IR"
-            _executed(stmt.then if decision % 2 else stmt.other, trace, marks)
+            walked += _executed(stmt.then if decision % 2 else stmt.other, trace, starts,
+                                marks)
+    return walked
 
 
-def path_sites(kernel: Kernel, trace: list[int]) -> np.ndarray:
+def path_sites(kernel: Kernel, trace: list[int], starts: Sequence[int] = ()) -> np.ndarray:
     """The sites one execution path runs (a boolean per site), from its decision trace
-    (`interpret.Run.trace`: 2·branch + taken, in execution order)."""
+    (`interpret.Run.trace`: 2·branch + taken, in execution order) and its while loops'
+    trip counts (`interpret.Run.starts`)."""
     marks = np.zeros(len(kernel.sites), dtype=bool)
-    _executed(kernel.body, iter(trace), marks)
+    _executed(kernel.body, iter(trace), iter(starts), marks)
     return marks
 
 
 def site_executions(kernel: Kernel, inputs: np.ndarray, reference: Reference) -> np.ndarray:
     """Per site, how many of `inputs` (whose exact results are `reference`) execute it."""
-    if reference.branches is None or not kernel.n_branches:
+    keys = [hashes for hashes in (reference.branches, reference.trips) if hashes is not None]
+    if not keys:
         return path_sites(kernel, []) * len(inputs)
-    hashes, first, counts = np.unique(reference.branches, return_index=True,
-                                      return_counts=True)
-    del hashes
-    cost = max(sum(executions(kernel)), 1)
+    paths = np.stack(keys, axis=1)
+    _, first, counts = np.unique(paths, axis=0, return_index=True, return_counts=True)
     counted = np.zeros(len(kernel.sites), dtype=np.int64)
-    spent = 0
+    spent = cost = 0
     for k in np.argsort(-counts, kind="stable"):
         if spent and spent + cost > PATH_WORK:
             break
-        spent += cost
         run = interpret.run(kernel, inputs[first[k]], exact_bits=reference.bits)
-        counted += path_sites(kernel, run.trace) * int(counts[k])
+        marks = np.zeros(len(kernel.sites), dtype=bool)
+        cost = max(_executed(kernel.body, iter(run.trace), iter(run.starts), marks), 1)
+        spent += cost
+        counted += marks * int(counts[k])
     return counted
 
 
@@ -98,11 +125,11 @@ def under_sampled(counts: np.ndarray) -> np.ndarray:
 
 
 def condition_sites(kernel: Kernel) -> np.ndarray:
-    """Per site, whether its result flows into a branch condition (through operations,
-    loop-carried values and branch results). Rounding there can flip the branch, a jump
-    of the output that the noise model, which follows the clean branches, does not see,
-    and that a validation sample sees only if it has inputs close enough to the
-    boundary; so these sites keep the baseline precision (docs/method.md §4)."""
+    """Per site, whether its result flows into a branch condition or a while loop's test
+    (through operations, loop-carried values and branch results). Rounding there can flip
+    the branch, a jump of the output that the noise model, which follows the clean
+    branches, does not see, and that a validation sample sees only if it has inputs close
+    enough to the boundary; so these sites keep the baseline precision (docs/method.md §4)."""
     sources: dict[int, list[Atom]] = {}
     site_of: dict[int, int] = {}
     preds: list[Atom] = []
@@ -117,6 +144,14 @@ def condition_sites(kernel: Kernel) -> np.ndarray:
                 for k, var in enumerate(stmt.outs):
                     sources[id(var)] = [stmt.init[k], stmt.body.results[k]]
                     sources[id(stmt.body.params[k + 1])] = [stmt.init[k], stmt.body.results[k]]
+                visit(stmt.body)
+            elif isinstance(stmt, While):  # its test decides whether it goes on
+                preds.extend(stmt.cond.results)
+                for k, var in enumerate(stmt.outs):
+                    feeds = [stmt.init[k], stmt.body.results[k]]
+                    for each in (var, stmt.cond.params[k], stmt.body.params[k]):
+                        sources[id(each)] = feeds
+                visit(stmt.cond)
                 visit(stmt.body)
             else:
                 preds.append(stmt.pred)

@@ -129,10 +129,11 @@ def _point(kernel: Kernel, row: np.ndarray) -> str:
 
 
 def _join(parts: list[Reference]) -> Reference:
-    branches = [p.branches for p in parts]
+    branches, trips = [p.branches for p in parts], [p.trips for p in parts]
     return Reference(np.concatenate([p.hi for p in parts]), np.concatenate([p.lo for p in parts]),
                      None if any(b is None for b in branches) else np.concatenate(branches),
-                     max(p.bits for p in parts))
+                     max(p.bits for p in parts),
+                     None if any(t is None for t in trips) else np.concatenate(trips))
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,13 @@ class Sample:
             return None
         return float(np.mean(branches != self.reference.branches))
 
+    def trip_divergence(self, trips: np.ndarray | None) -> float | None:
+        """The share of inputs whose while-loop trip counts differ from the exact
+        program's (docs/method.md §1)."""
+        if trips is None or self.reference.trips is None:
+            return None
+        return float(np.mean(trips != self.reference.trips))
+
 
 def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> Sample:
     """Draw points (`draw_points`) in batches, keep those where the precondition certainly
@@ -224,6 +232,7 @@ def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> S
         inputs.append(points[take])
         parts.append(Reference(reference.hi[take], reference.lo[take],
                                None if reference.branches is None
-                               else reference.branches[take], reference.bits))
+                               else reference.branches[take], reference.bits,
+                               None if reference.trips is None else reference.trips[take]))
         kept += len(take)
     return Sample(np.concatenate(inputs), _join(parts), metric, found / drawn)

@@ -49,7 +49,7 @@ def test_a_branch_no_input_takes_is_under_sampled(toolchain_available: bool) -> 
 def test_a_kernel_without_branches_runs_every_site_on_every_input() -> None:
     k = kernel("#pragma precisec range(x, 0, 1)\n"
                "double f(double x) {\n    return x * x + 1.0;\n}\n")
-    reference = type("R", (), {"branches": None})()
+    reference = type("R", (), {"branches": None, "trips": None})()
     counts = site_executions(k, np.zeros((7, 1)), reference)  # type: ignore[arg-type]
     assert list(counts) == [7, 7]
 

@@ -52,7 +52,7 @@ from precisec.frontend.fpcore.reader import (
 )
 from precisec.ir.builder import Builder
 from precisec.ir.check import verify
-from precisec.ir.core import REAL, Atom, Eqn, Input, Kernel, Lit, Region, Var
+from precisec.ir.core import BOOL, REAL, Atom, Eqn, Input, Kernel, Lit, Region, Var
 from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
 
 _NEGATION = ARITH_UNARY["-"]
@@ -69,8 +69,6 @@ ARGUMENT_NAMES_KEY = "fpcore.arguments"
 parameters themselves have C names, `precisec.frontend.fpcore.names`)."""
 
 _FORMS = {
-    "while": "`while` loops are not supported",
-    "while*": "`while*` loops are not supported",
     "for": "`for` loops are not supported",
     "for*": "`for*` loops are not supported",
     "tensor": "`tensor` (arrays) is not supported",
@@ -155,6 +153,9 @@ class BodyBuilder:
                 raise PrecisecError(datum.loc, "`!` annotation without an expression")
             inner = annotation(args[:-1], context, self.tuned, "an `!` annotation")
             return self.expression(args[-1], scope, inner, hint)
+        if name in ("while", "while*"):
+            return self.while_loop(datum, args, scope, context, sequential=name == "while*",
+                                   hint=hint)
         if name in _FORMS:
             raise PrecisecError(datum.loc, _FORMS[name])
         if name == "if":
@@ -219,6 +220,61 @@ class BodyBuilder:
             inner[name] = self.expression(binding.items[1], inner if sequential else scope,
                                           context, _hint(name))
         return self.expression(datum.items[2], inner, context, hint)
+
+    # -- loops ---------------------------------------------------------------------------
+
+    def while_loop(self, datum: SList, args: Sequence[Datum], scope: Scope,
+                   context: Precision, sequential: bool, hint: str) -> Atom:
+        """`(while cond ([x init update] ...) body)`: a `While` carrying the bound values.
+        `while` computes the initial values and then each round of updates in parallel
+        (every update reads the previous round's values), `while*` in sequence (each
+        reads the ones bound before it), as the FPCore standard says; the condition and
+        the body read the carried values."""
+        form = "while*" if sequential else "while"
+        if len(args) != 3 or not isinstance(args[1], SList):
+            raise PrecisecError(datum.loc, f"`{form}` needs a condition, a binding list and a "
+                                           f"body: ({form} cond ([name init update] ...) body)")
+        bindings: list[tuple[str, Datum, Datum]] = []
+        for binding in args[1].items:
+            if not (isinstance(binding, SList) and len(binding.items) == 3
+                    and isinstance(binding.items[0], Symbol)):
+                raise PrecisecError(binding.loc, f"malformed `{form}` binding "
+                                                 f"`{show(binding)}`; expected [name init update]")
+            name = binding.items[0].name
+            if any(name == bound for bound, _, _ in bindings):
+                raise PrecisecError(binding.loc, f"`{name}` is bound twice in one `{form}`")
+            bindings.append((name, binding.items[1], binding.items[2]))
+        if not bindings:
+            raise PrecisecError(args[1].loc, f"`{form}` binds no variable")
+        inner = dict(scope)
+        init = []
+        for name, start, _ in bindings:
+            value = self.expression(start, inner if sequential else scope, context, _hint(name))
+            init.append(value)
+            inner[name] = value
+
+        def carried() -> tuple[list[Var], dict[str, Atom]]:
+            params = [Var(REAL, (), _hint(name)) for name, _, _ in bindings]
+            return params, {**scope, **{n: v for (n, _, _), v in zip(bindings, params,
+                                                                      strict=True)}}
+
+        params, inner = carried()
+        self.builder.push()
+        test = self.condition(args[0], inner, context)
+        test_atom = Lit(BOOL, "1" if test else "0") if isinstance(test, bool) else test
+        cond = self.builder.pop(params, (test_atom,))
+        params, inner = carried()
+        self.builder.push()
+        updates = []
+        for name, _, update in bindings:
+            value = self.expression(update, inner, context, _hint(name))
+            updates.append(value)
+            if sequential:
+                inner[name] = value
+        body = self.builder.pop(params, updates)
+        outs = self.builder.while_loop(init, cond, body, datum.loc)
+        final = {**scope, **{n: v for (n, _, _), v in zip(bindings, outs, strict=True)}}
+        return self.expression(args[2], final, context, hint)
 
     # -- branches ------------------------------------------------------------------------
 
