@@ -1,12 +1,16 @@
-"""While-loop kernels built by hand with the IR builder (shared by the tests of the
-interpreters, the C emitters and the noise model)."""
+"""While-loop kernels: built by hand with the IR builder, and random ones for property
+tests (shared by the tests of the interpreters, the C emitters and the noise model)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+from ir_kernels import ALL_OPS, _Generator, loc
+
 from precisec.ir.builder import Builder, real
 from precisec.ir.check import verify
-from precisec.ir.core import REAL, Input, Kernel, Var
-from tests.ir_kernels import loc
+from precisec.ir.core import REAL, Atom, Input, Kernel, Var
 
 
 def newton_sqrt(tolerance: str = "1e-12", cap: int = 1000) -> Kernel:
@@ -27,3 +31,52 @@ def newton_sqrt(tolerance: str = "1e-12", cap: int = 1000) -> Kernel:
     r = b.op("sub", [root, real("0.1")], loc(5, 10))
     params = [Input("a", (), (1.0,), (1000.0,), loc(1))]
     return verify(b.kernel("newton", loc(1), params, [a], True, [r]))
+
+
+class _WhileGenerator(_Generator):
+    """The random kernels of `tests.ir_kernels`, with every other loop a while loop: a
+    real counter n from 0 while n < L (L drawn 0..4) and, half the time, also while a
+    carried value stays below a bound (a data-dependent trip count); the body is a random
+    block over the carried reals and both arrays, and n + 1."""
+
+    def loop(self, pool: list[Atom], ints: list[Var], arrays: dict[str, Var],
+             depth: int) -> None:
+        if self.draw(st.booleans()):
+            super().loop(pool, ints, arrays, depth)
+            return
+        inits = [real("0"), *(self.atom(pool) for _ in range(self.draw(st.integers(1, 2))))]
+        names = sorted(arrays)
+
+        def carried() -> tuple[list[Var], dict[str, Var]]:
+            return ([Var(REAL, (), f"w{k}") for k in range(len(inits))],
+                    {n: Var(REAL, arrays[n].shape, n) for n in names})
+
+        tests, test_arrays = carried()
+        self.b.push()
+        limit = real(str(self.draw(st.integers(0, 4))))
+        test = self.b.op("lt", [tests[0], limit], self.loc())
+        if self.draw(st.booleans()):
+            small = self.b.op("lt", [self.b.op("fabs", [tests[1]], self.loc()), real("3")],
+                              self.loc())
+            test = self.b.op("and", [test, small], self.loc())
+        cond = self.b.pop([*tests, *test_arrays.values()], [test])
+        params, body_arrays = carried()
+        self.b.push()
+        inner = [*pool, *params[1:]]
+        inner_arrays = dict(body_arrays)
+        self.block(inner, ints, inner_arrays, depth - 1)
+        results = [self.b.op("add", [params[0], real("1")], self.loc()),
+                   *(self.draw(st.sampled_from([*params[1:], *inner[-3:]]))
+                     for _ in params[1:])]
+        body = self.b.pop([*params, *body_arrays.values()],
+                          [*results, *(inner_arrays[n] for n in names)])
+        outs = self.b.while_loop([*inits, *(arrays[n] for n in names)], cond, body,
+                                 self.loc(), cap=self.draw(st.sampled_from([3, 1000])))
+        pool.extend(outs[1:len(inits)])
+        arrays.update(zip(names, outs[len(inits):], strict=True))
+
+
+@st.composite
+def random_while_kernels(draw: st.DrawFn, ops: Sequence[str] = ALL_OPS,
+                         precision: str = "double") -> Kernel:
+    return _WhileGenerator(draw, ops, precision).kernel()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from precisec.backend.formats import Format, covering, kernel_format
 from precisec.backend.storage import Precisions, array_groups, compute_widths, used_values
-from precisec.ir.core import REAL, Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import REAL, Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var, While
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class NativeTypes:
         for stmt in region.stmts:
             if isinstance(stmt, Eqn):
                 self._eqn(stmt, times)
-            elif isinstance(stmt, Loop):
+            elif isinstance(stmt, Loop | While):
                 self._loop(stmt, times)
             else:
                 self._cond(stmt, times)
@@ -136,16 +136,21 @@ class NativeTypes:
     def _scalar(self, var: Var) -> bool:
         return var.type == REAL and not var.shape
 
-    def _loop(self, loop: Loop, times: int) -> None:
-        live = [id(p) in self.used or id(o) in self.used
-                for p, o in zip(loop.carried, loop.outs, strict=True)]
+    def _loop(self, loop: Loop | While, times: int) -> None:
+        """A counted loop, or a while loop counted at its cap (its test's parameters are
+        the carried variables)."""
+        tests = loop.cond.params if isinstance(loop, While) else loop.carried
+        live = [id(p) in self.used or id(t) in self.used or id(o) in self.used
+                for p, t, o in zip(loop.carried, tests, loop.outs, strict=True)]
         for param, init, keep in zip(loop.carried, loop.init, live, strict=True):
             if keep and self._scalar(param):
                 self._need(init, self.format_of(param))
-        inner = times * loop.trips
-        for param in loop.body.params:
-            self.times[id(param)] = inner
-        self._region(loop.body, inner)
+        inner = times * (loop.cap if isinstance(loop, While) else loop.trips)
+        regions = (loop.cond, loop.body) if isinstance(loop, While) else (loop.body,)
+        for region in regions:
+            for param in region.params:
+                self.times[id(param)] = inner
+            self._region(region, inner)
         for param, result, keep in zip(loop.carried, loop.body.results, live, strict=True):
             if keep and self._scalar(param) and result is not param:
                 self._need(result, self.format_of(param))

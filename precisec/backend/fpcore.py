@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 
 from precisec.errors import PrecisecError, SourceLoc
-from precisec.ir.core import BOOL, REAL, Atom, Cond, Eqn, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import BOOL, REAL, Atom, Cond, Eqn, Kernel, Lit, Loop, Region, Var, While
 from precisec.ops import OPS
 
 ARGUMENT_NAMES_KEY = "fpcore.arguments"
@@ -97,7 +97,7 @@ class _Plan:
 
     def count(self, region: Region) -> None:
         for stmt in region.stmts:
-            if isinstance(stmt, Loop):
+            if isinstance(stmt, Loop | While):
                 raise _refuse(stmt.loc, "loops are not supported yet")
             if isinstance(stmt, Eqn):
                 if stmt.op not in _SPELLINGS:

@@ -28,7 +28,7 @@ from precisec.backend.cwalk import Walker, flat_pointer
 from precisec.backend.formats import FLOAT128, Format, hex_literal
 from precisec.backend.mpfr import BRANCH_GUARD
 from precisec.backend.storage import array_groups
-from precisec.ir.core import Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var
+from precisec.ir.core import Atom, Cond, Eqn, Input, Kernel, Lit, Loop, Region, Var, While
 from precisec.ops import OPS
 from precisec.toolchain import signature
 
@@ -154,6 +154,11 @@ class NativeWalker(Walker):
 
     def loop(self, loop: Loop) -> None:
         super().loop(loop)
+        for out in loop.outs:
+            self.native.casts(self, out)
+
+    def while_loop(self, loop: While) -> None:
+        super().while_loop(loop)
         for out in loop.outs:
             self.native.casts(self, out)
 
