@@ -309,8 +309,13 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "exact program's. An argument whose FPCore name is not a usable C identifier gets "
         "a C name in the kernel and the emitted C (`x-y` → `x_y`, `sr*` → `sr_`, `sin` → `v_sin`, "
         "`double` → `v_double`), which error messages use; `--emit fpcore` writes the "
-        "FPCore names back. Loops (`while`, `while*`), tensors, integer and other "
-        "precisions are refused with a located reason; `precisec list FILE.fpcore` "
+        "FPCore names back. `(while test ([x init update] …) body)` and `while*` are "
+        "`While` regions (docs/method.md §1): `while` computes the initial values and "
+        "each round of updates in parallel, `while*` in sequence; the loop stops at its "
+        "hard cap of 10^6 iterations, stated in the tuned C, which keeps it a loop; "
+        "verification compares the trip counts with the exact program's. `for` loops, "
+        "tensors, integer and other precisions are refused with a located reason; "
+        "`precisec list FILE.fpcore` "
         "prints the same reasons as the table below.",
         "",
         "## Summary",
