@@ -6,6 +6,7 @@ preconditions), and through the CLI with its flags and report."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_the_cli_takes_one_target_flag_and_reports_the_metric(tmp_path: Path) ->
     assert report["target"] == {"metric": "bits", "value": 20.0}
     assert "target_rmse" not in report and report["measured"]["metric"] == "bits"
     assert report["measured"]["value"] <= 20.0 and report["within_target"]
+    assert math.isfinite(report["predicted_rmse"])  # a relative RMSE, over finite draws
     checked = precisec("check", str(source), str(tmp_path / "out.c"), "--bits", "20",
                        "--samples", str(SAMPLES))
     assert checked.returncode == 0, checked.stderr
