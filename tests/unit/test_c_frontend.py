@@ -761,7 +761,12 @@ END = "    return y;\n}\n"
 MARK = "@"
 
 REFUSALS = {
-    "while": (HEAD + F + "    @while (x < y) { x = x * 2.0; }\n" + END, "while loops"),
+    "break in while": (HEAD + F + "    while (x < y) { @break; }\n" + END, "break"),
+    "continue in while": (HEAD + F + "    while (x < y) @continue;\n" + END, "continue"),
+    "int in while": (HEAD + F + "    int n = 0;\n    while (x < y) { x = x * 2.0; @n = n + 1; }\n"
+                     + END, "int 'n' is assigned inside a loop"),
+    "return in while": (HEAD + F + "    while (x < y) @return x;\n" + END,
+                        "return inside a loop"),
     "do-while": (HEAD + F + "    @do { x = x * 2.0; } while (x < y);\n" + END, "do-while"),
     "goto": (HEAD + F + "    @goto end;\nend:\n" + END, "goto"),
     "label": (HEAD + F + "    @end: x = y;\n" + END, "labels"),

@@ -17,6 +17,7 @@ from while_kernels import newton_sqrt, random_while_kernels
 from precisec.backend.formats import DOUBLE, FLOAT
 from precisec.backend.mpfr import emit_mpfr
 from precisec.backend.native import emit_native
+from precisec.frontend.c import load_c
 from precisec.frontend.fpcore import parse_fpcore
 from precisec.ir.check import IRError, pretty, verify
 from precisec.ir.core import WHILE_CAP, Kernel, While, executions
@@ -200,3 +201,35 @@ def test_the_native_file_runs_the_loop_as_the_interpreter_with_casts_does(tmp_pa
     assert run.trips is not None
     assert [int(h) for h in run.trips] == [
         trace_hash(interpret.run(kernel, p, bits, round_arguments=True).trips) for p in inputs]
+
+
+# -- the C frontend ----------------------------------------------------------------------------
+
+NEWTON_C = """#pragma precisec range(a, 1, 1000)
+double newton(double a)
+{
+    double g = a;
+    while (fabs(g * g - a) > 1e-12 * a) {
+        g = 0.5 * (g + a / g);
+    }
+    return g;
+}
+"""
+NEWTON_FPCORE = """(FPCore newton (a) :pre (<= 1 a 1000)
+ (while (> (fabs (- (* g g) a)) (* 1e-12 a)) ([g a (* 0.5 (+ g (/ a g)))]) g))"""
+
+
+def test_a_c_while_loop_is_the_fpcore_while_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The same Newton iteration in C and in FPCore: the same operations in the same
+    order, the same results at any allocation, the same trip counts."""
+    path = tmp_path / "newton.c"
+    path.write_text(NEWTON_C)
+    from_c = load_c(path)
+    from_fpcore = parse_fpcore(NEWTON_FPCORE, "newton.fpcore")
+    assert [s.op for s in from_c.sites] == [s.op for s in from_fpcore.sites]
+    assert from_c.n_whiles == from_fpcore.n_whiles == 1
+    for point, bits in (([2.0], [53] * 6), ([999.0], [20, 30, 40, 24, 25, 26]),
+                        ([17.5], [8] * 6)):
+        c_run, f_run = interpret.run(from_c, point, bits), interpret.run(from_fpcore, point, bits)
+        assert c_run.results == f_run.results and c_run.trips == f_run.trips
+

@@ -6,16 +6,23 @@ const ints, integer arithmetic on them), CMP one of < <= > >= != and STEP `i++`,
 count. The values it carries are the outer scalars and arrays its body assigns, found by
 scanning the body before building it; inside, the counter is an integer value with the
 interval of its values, so indices derived from it are bounds-checked statically.
+
+`while (cond) body` becomes one `While` (docs/method.md §1), its test a region of its own
+over the same carried values, stopped at the IR's hard iteration cap. Its carried values
+are the outer doubles and arrays its body assigns; an int assigned inside is refused as
+in any loop (count with a double instead), as are `break`, `continue` and `return`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pycparser import c_ast
 
 from precisec.frontend.c.scope import Array, Binding, Integer, IntRange, Real
 from precisec.frontend.c.statements import Statements
 from precisec.frontend.c.syntax import type_names
-from precisec.ir import INT, Atom, Lit, Var
+from precisec.ir import BOOL, INT, Atom, Lit, Var
 
 INT_RANGE = (-2**31, 2**31 - 1)
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
@@ -41,6 +48,43 @@ class Loops(Statements):
             self.scopes.assign(binding, start + trips * step)
         finally:
             self.scopes.blocks.pop()
+
+    def visit_While(self, stmt: c_ast.While) -> None:
+        carried = self.carried(stmt.stmt)
+        init: list[Atom] = []
+        for b in carried:
+            if b.value is None:
+                raise self.error(stmt, f"'{b.name}' is assigned in this while loop but has no "
+                                       "value before it")
+            init.append(b.value)  # type: ignore[arg-type]
+
+        def region(build: Callable[[], Atom | None]
+                   ) -> tuple[list[Var], Atom | None, list[Atom]]:
+            """The test or the body over fresh carried values: its parameters, its value,
+            the carried values at its end (an int assigned inside is refused where it is
+            assigned, as in any loop)."""
+            params = [Var(a.type, a.shape if isinstance(a, Var) else (), b.name)
+                      for a, b in zip(init, carried, strict=True)]
+            self.b.push()
+            self.scopes.open(loop=True)
+            for b, param in zip(carried, params, strict=True):
+                self.scopes.assign(b, param)
+            value = build()
+            ends = [b.value for b in carried]
+            self.scopes.close()
+            return params, value, ends  # type: ignore[return-value]
+
+        tests, test, _ = region(lambda: self.while_test(stmt))
+        cond = self.b.pop(tests, [test])  # type: ignore[list-item]
+        params, _, ends = region(lambda: self.side(stmt.stmt))
+        body = self.b.pop(params, ends)
+        outs = self.b.while_loop(init, cond, body, self.loc(stmt))
+        for b, out in zip(carried, outs, strict=True):
+            self.scopes.assign(b, out)
+
+    def while_test(self, stmt: c_ast.While) -> Atom:
+        test = self.condition(stmt.cond)
+        return Lit(BOOL, "1" if test else "0") if isinstance(test, bool) else test
 
     def loop_step(self, stmt: c_ast.For) -> tuple[str, int]:
         step = stmt.next
@@ -117,7 +161,9 @@ class Loops(Statements):
         declared: list[set[str]] = [set()]
 
         def visit(node: c_ast.Node | None) -> None:
-            if isinstance(node, c_ast.Compound | c_ast.For):
+            if isinstance(node, c_ast.While):
+                visit(node.stmt)
+            elif isinstance(node, c_ast.Compound | c_ast.For):
                 declared.append(set())
                 for child in (node.block_items or []) if isinstance(node, c_ast.Compound) \
                         else (node.init, node.stmt):

@@ -32,8 +32,8 @@ from precisec.ops import ARITH_BINARY
 RESERVED_PREFIXES = ("pc_", "mpfr_", "MPFR_", "mp_", "gmp_", "__gmp")
 _COMPOUND = {"+=": "+", "-=": "-", "*=": "*", "/=": "/"}
 _REFUSED_STATEMENTS = {
-    c_ast.While: "while loops are not supported (only for loops with constant bounds)",
-    c_ast.DoWhile: "do-while loops are not supported (only for loops with constant bounds)",
+    c_ast.DoWhile: "do-while loops are not supported (only while loops, and for loops with "
+                   "constant bounds)",
     c_ast.Switch: "switch statements are not supported",
     c_ast.Goto: "goto is not supported",
     c_ast.Label: "labels are not supported",
