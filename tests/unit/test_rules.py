@@ -47,3 +47,35 @@ def test_double_dialect_covers_exact_operations_and_computes_the_basic_ones() ->
 
 def test_native_dialect_covers_every_real_operation() -> None:
     assert set(native.RULES) >= REAL
+
+
+def test_every_interpreter_runs_or_refuses_a_while_loop_by_name() -> None:
+    """A `While` statement (next to loops and branches, which every interpreter runs):
+    the defining interpreter, the MPFR and double kernels of the compiled evaluator and
+    the JAX noise model all run Newton's iteration to the same float64 result at 53 bits;
+    the sound bound refuses it by name; the FPCore emitter refuses it at the loop."""
+    import numpy as np
+    from while_kernels import newton_sqrt
+
+    from precisec.backend.fpcore import emit_fpcore
+    from precisec.errors import PrecisecError
+    from precisec.semantics.bound import bound
+    from precisec.semantics.compiled import Evaluator
+    from precisec.semantics.noise import model_for
+    from precisec.semantics.perturbed import Taps
+
+    kernel = newton_sqrt()
+    bits = [53] * len(kernel.sites)
+    point = [7.0]
+    expected = interpret.point_outputs(kernel, point, bits)[0]
+    with Evaluator(kernel) as evaluator:
+        fast = evaluator.emulate(bits, np.array([point])).outputs[0, 0]
+        slow = evaluator.emulate([54] * len(kernel.sites), np.array([point])).outputs[0, 0]
+    model = model_for(kernel, inputs=np.array([point]))
+    clean = float(model(np.array(point), np.ones(len(bits)),
+                        Taps(tuple(np.zeros(len(bits)))))[0])
+    assert fast == expected == clean and abs(slow - expected) < 1e-12
+    assert bound(kernel, bits).reason == "while statements have no bound"
+    with pytest.raises(PrecisecError, match="loops are not supported") as refused:
+        emit_fpcore(kernel, bits)
+    assert refused.value.loc.line == 2
