@@ -7,7 +7,8 @@ count. The values it carries are the outer scalars and arrays its body assigns, 
 scanning the body before building it; inside, the counter is an integer value with the
 interval of its values, so indices derived from it are bounds-checked statically.
 
-`while (cond) body` becomes one `While` (docs/method.md §1), its test a region of its own
+`while (cond) body`, and a `for` loop that steps a double (or nothing) whatever its
+condition, becomes one `While` (docs/method.md §1), its test a region of its own
 over the same carried values, stopped at the IR's hard iteration cap. Its carried values
 are the outer doubles and arrays its body assigns; an int assigned inside is refused as
 in any loop (count with a double instead), as are `break`, `continue` and `return`.
@@ -34,6 +35,9 @@ class Loops(Statements):
     def visit_For(self, stmt: c_ast.For) -> None:
         self.scopes.blocks.append({})
         try:
+            if self.counts_a_double(stmt):
+                self.for_as_while(stmt)
+                return
             counter, step = self.loop_step(stmt)
             binding, start = self.loop_start(stmt, counter)
             op, bound = self.loop_bound(stmt, counter)
@@ -81,6 +85,32 @@ class Loops(Statements):
         outs = self.b.while_loop(init, cond, body, self.loc(stmt))
         for b, out in zip(carried, outs, strict=True):
             self.scopes.assign(b, out)
+
+    def counts_a_double(self, stmt: c_ast.For) -> bool:
+        """Whether a for loop steps a double (or nothing) rather than an int counter: then
+        its trip count is data, and it is `init; while (cond) { body; step }`."""
+        step = stmt.next
+        target = step.expr if isinstance(step, c_ast.UnaryOp) else \
+            step.lvalue if isinstance(step, c_ast.Assignment) else None
+        if step is None:
+            return stmt.cond is not None
+        if not isinstance(target, c_ast.ID):
+            return False
+        init = stmt.init
+        if isinstance(init, c_ast.DeclList):
+            return any(d.name == target.name and type_names(d.type) == ["double"]
+                       for d in init.decls)
+        return isinstance(self.scopes.find(target.name), Real)
+
+    def for_as_while(self, stmt: c_ast.For) -> None:
+        """`for (init; cond; step) body` with a data-dependent trip count: the init, then
+        a while loop over the body and the step (in the for's own scope)."""
+        init = stmt.init
+        for part in init.decls if isinstance(init, c_ast.DeclList) else [init]:
+            if part is not None:
+                self.statement(part)
+        body = c_ast.Compound([stmt.stmt, *([stmt.next] if stmt.next else [])], stmt.coord)
+        self.visit_While(c_ast.While(stmt.cond, body, stmt.coord))
 
     def while_test(self, stmt: c_ast.While) -> Atom:
         test = self.condition(stmt.cond)
