@@ -23,9 +23,9 @@ def batchable(kernel: Kernel) -> bool:
 # The prefix of a fast file's double kernel without its MPFR rerun
 # (`precisec.backend.fast`): `pc_doubles_NAME(in..., int *unsafe)`.
 DOUBLES = "pc_doubles_"
-# gcc -O2's cheapest vectoriser cost model refuses the double kernel's loop (it needs an
-# epilogue); the dynamic model, as at -O3, takes it where the target has the vector
-# instructions (64-bit integer compares: AVX2).
+# gcc -O2's cheapest vectoriser cost model refuses a batch loop (it needs an epilogue);
+# the dynamic model, as at -O3, takes it where the target has the vector instructions (a
+# fast file's rounding needs 64-bit integer compares: AVX2).
 VECTORISE = ["#if defined(__GNUC__) && !defined(__clang__)",
              '__attribute__((optimize("vect-cost-model=dynamic")))', "#endif"]
 
@@ -49,7 +49,7 @@ def batch_function(kernel: Kernel, text: str, storage: str = "") -> list[str]:
         body = ["    int pc_any = 0;", f"    {loop} {{", "        int pc_bad;",
                 f"        pc_out[pc_i] = {doubles};", "        pc_any |= pc_bad;", "    }",
                 f"    if (pc_any) {plain}"]
-    return [*(VECTORISE if len(body) > 1 else []),
+    return [*VECTORISE,
             f"{storage}void {kernel.name}_batch(size_t pc_n, {params}{', ' if params else ''}"
             f"{ctype} *restrict pc_out)", "{", *body, "}", ""]
 
