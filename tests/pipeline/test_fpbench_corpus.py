@@ -19,7 +19,7 @@ def test_a_small_corpus_report(tmp_path: Path) -> None:
     corpus.mkdir()
     shutil.copy(SAMPLES / "verhulst.fpcore", corpus / "b.fpcore")
     (corpus / "a.fpcore").write_text(
-        '(FPCore (x) :name "loop" :pre (<= 0 x 1) (while (< x 1) ([x x (+ x 1)]) x))\n')
+        '(FPCore (x) :name "loop" :pre (<= 0 x 1) (for ([i 3]) ([y x (+ y 1)]) y))\n')
     (corpus / "c.fpcore").write_text("(FPCore (x)\n")
     report = tmp_path / "report.md"
     ran = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fpbench_corpus.py"),
