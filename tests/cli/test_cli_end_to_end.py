@@ -35,7 +35,7 @@ TWO_CORES = """\
 
 (FPCore loop (x)
  :pre (<= 1 x 2)
- (while (< x 3) ([x x (+ x 1)]) x))
+ (for ([i 3]) ([y x (+ y 1)]) y))
 """
 
 
@@ -222,13 +222,13 @@ def test_list_tells_supported_from_refused(runs) -> None:
     lines = results["list text"].stdout.splitlines()
     assert len(lines) == 2
     assert re.match(r"\s*0\s+halve\s+\(x\)\s+supported$", lines[0])
-    assert lines[1].endswith(f"unsupported: {out / 'two.fpcore'}:8:2: `while` loops are not "
+    assert lines[1].endswith(f"unsupported: {out / 'two.fpcore'}:8:2: `for` loops are not "
                              "supported")
     listing = json.loads(results["list json"].stdout)
     assert [(e["index"], e["name"], e["args"], e["supported"]) for e in listing] == [
         (0, "halve", ["x"], True), (1, "loop", ["x"], False)]
     assert listing[1]["where"] == f"{out / 'two.fpcore'}:8:2"
-    assert listing[0]["reason"] is None and "while" in listing[1]["reason"]
+    assert listing[0]["reason"] is None and "for" in listing[1]["reason"]
 
 
 def test_cflags_prints_link_flags(runs) -> None:
