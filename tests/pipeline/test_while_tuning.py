@@ -4,25 +4,10 @@ against the exact reference, trip counts included (docs/method.md §1)."""
 from __future__ import annotations
 
 import pytest
+from while_kernels import SERIES_C
 
 from precisec import flow
 from precisec.frontend.c import load_c
-
-SERIES_C = """#pragma precisec range(x, -2, 2)
-#pragma precisec rmse(1e-12)
-double expseries(double x)
-{
-    double s = 0.0;
-    double t = 1.0;
-    double k = 0.0;
-    while (fabs(t) > 1e-17) {
-        s = s + t;
-        k = k + 1.0;
-        t = t * x / k;
-    }
-    return s;
-}
-"""
 
 
 @pytest.mark.slow

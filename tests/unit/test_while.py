@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ir_kernels import bits_of, sample
-from while_kernels import newton_sqrt, random_while_kernels
+from while_kernels import SERIES_C, newton_sqrt, random_while_kernels
 
 from precisec.backend.formats import DOUBLE, FLOAT
 from precisec.backend.mpfr import emit_mpfr
@@ -235,30 +235,14 @@ def test_a_c_while_loop_is_the_fpcore_while_loop(tmp_path) -> None:  # type: ign
 
 
 
-SERIES_WHILE = """#pragma precisec range(x, -2, 2)
-double expseries(double x)
-{
-    double s = 0.0;
-    double t = 1.0;
-    double k = 1.0;
-    while (fabs(t) > 1e-17) {
-        s = s + t;
-        t = t * x / k;
-        k = k + 1.0;
-    }
-    return s;
-}
-"""
-
-
 def test_a_for_loop_stepping_a_double_is_a_while_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`for (double k = 1; test; k = k + 1) body` is `while (test) { body; k = k + 1; }`:
     the same sites, results and trip counts (a data-dependent 12 to 28 terms here)."""
-    loop = SERIES_WHILE.replace("    double k = 1.0;\n    while (fabs(t) > 1e-17) {",
+    loop = SERIES_C.replace("    double k = 1.0;\n    while (fabs(t) > 1e-17) {",
                                 "    for (double k = 1.0; fabs(t) > 1e-17; k = k + 1.0) {")
     loop = loop.replace("        k = k + 1.0;\n", "")
     kernels = []
-    for name, text in (("while.c", SERIES_WHILE), ("for.c", loop)):
+    for name, text in (("while.c", SERIES_C), ("for.c", loop)):
         (tmp_path / name).write_text(text)
         kernels.append(load_c(tmp_path / name))
     assert [s.op for s in kernels[0].sites] == [s.op for s in kernels[1].sites]
