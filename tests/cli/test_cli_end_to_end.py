@@ -280,6 +280,7 @@ def test_analyze_without_a_target_prints_what_needs_none(tmp_path: Path) -> None
     assert "uniform_bits" not in report and "first_order_optimum_mean_bits" not in report
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("ranges", "target", "body"), [
     ("4.9e-324, 1e-320", "1e-322", "x * 3.0 + x"),      # subnormal inputs and target
     ("-1.7e308, 1.7e308", "1e290", "x - 1.0"),         # squares beyond the double range

@@ -1,13 +1,14 @@
 """`precisec table` through the batch runner: a Dask cluster run writes the same bytes as a
 local run, and bad paths are located errors before any work. The cluster test (two runs of
 two small kernels at 1,000 inputs) took 36 s on a busy machine (load average 8 on 2 cores);
-it stays in the default suite, under a minute, as the one end-to-end check of `--scheduler`."""
+it is marked slow (CI runs it in `make test-slow`) to keep `make test` under five minutes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from helpers import error_location, run_cli, small_benchmarks
 
 from precisec.table import PAPER_FILE
@@ -21,6 +22,7 @@ def written(out: Path) -> dict[str, bytes]:
     return {name: (out / name).read_bytes() for name in files}
 
 
+@pytest.mark.slow
 def test_a_local_cluster_writes_the_same_table_as_local_processes(tmp_path: Path) -> None:
     from dask.distributed import LocalCluster
 

@@ -1,4 +1,4 @@
-"""Tuning to a worst-case target (docs/method.md §10): the equal-share start, the search
+"""Tuning to a worst-case target (docs/method.md §9): the equal-share start, the search
 against the sound bound, refusals, and the maxerr pragma."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ def test_equal_share_splits_the_budget_evenly_among_sites_that_round() -> None:
     assert bits == (math.ceil(math.log2(2 * 4 / 2.0**-40)),) * 2 + (53,)
 
 
+@pytest.mark.slow
 def test_tuned_bits_meet_the_target_and_no_site_can_lose_a_bit() -> None:
     k = kernel(FMA_LIKE)
     target = 1e-12
@@ -35,6 +36,7 @@ def test_tuned_bits_meet_the_target_and_no_site_can_lose_a_bit() -> None:
         assert below.value is not None and below.value > target
 
 
+@pytest.mark.slow
 def test_a_floor_is_respected_and_an_acceptance_check_applied() -> None:
     k = kernel(FMA_LIKE)
     floor = (45, 45)
