@@ -1,6 +1,6 @@
 """Sound all-double error bounds of the Table-1 kernels beside FPTaylor's published ones.
 
-Each kernel's bound (`precisec.semantics.bound`, docs/method.md §9) with every site at 53
+Each kernel's bound (`precisec.semantics.bound`, docs/method.md §8) with every site at 53
 bits, its ratio to FPTaylor's binary64 bound (benchmarks_fptuner/fptaylor_bounds.json),
 the midpoint estimate that shows how tight it is, and the seconds it took.
 

@@ -275,7 +275,7 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "row's metric.",
         "3. **Target (the natural one).** The FPCore's own `:precisec-*` property if it has "
         f"one. Otherwise, with an unbounded argument: Herbie's *bits* of error (mean "
-        f"log2(1 + ulp distance), docs/method.md §11), {BITS_MARGIN:g} bits above the "
+        f"log2(1 + ulp distance), docs/method.md §10), {BITS_MARGIN:g} bits above the "
         f"baseline's (the factor {TARGET_FACTOR:g}). Otherwise an *RMSE* {TARGET_FACTOR:g} × "
         "the double RMSE: a budget a little looser than double, so the tuner has room to "
         "lower precisions. When the double RMSE is 0 (every operation exact in double on "

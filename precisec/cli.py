@@ -22,19 +22,26 @@ from precisec.errors import PrecisecError, SourceLoc
 from precisec.files import write_atomically
 from precisec.frontend import read_source
 from precisec.ir import Kernel
+from precisec.report import (
+    analysis_json,
+    analysis_summary,
+    bound_rows,
+    measurement_json,
+    native_report,
+    print_table,
+    rows_text,
+    target_json,
+)
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import cflags_line
 from precisec.tune.coverage import MIN_EXECUTIONS
-from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed
 
 # The flow and the tuner import JAX (most of a second): the commands that tune import them
 # once the kernel is read, so `cflags`, `list` and refusals of bad input answer at once.
 if TYPE_CHECKING:
-    from precisec import flow
-    from precisec.semantics.bound import Bound
     from precisec.tune.metrics import Target
-    from precisec.tune.tuner import Analysis, Tuning
+    from precisec.tune.tuner import Tuning
 
 
 def load_kernel(path: str, function: str | None) -> Kernel:
@@ -92,83 +99,6 @@ def _target(text: str) -> float:
     return value
 
 
-def _measurement_json(m: Measurement) -> dict[str, float | int | str]:
-    """The measurement; `rmse` is there under the RMSE metric, `value` always."""
-    figures: dict[str, float | int | str] = {"rmse": m.rmse} if m.metric == "rmse" else {}
-    return {**figures, "metric": m.metric, "value": m.value, "max_error": m.max_error,
-            "samples": m.count}
-
-
-def _target_json(goal: Target) -> dict[str, object]:
-    return {**({"target_rmse": goal.value} if goal.metric == "rmse" else {}),
-            "target": {"metric": goal.metric, "value": goal.value}}
-
-
-def _rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
-               budget_used: float = 1.0) -> list[str]:
-    header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
-    if bits is not None:
-        header += f"{'bits':>6}{'budget share':>14}"
-    header += f"{'executed':>10}"
-    lines = [header]
-    for row in analysis.rows(bits, budget_used):
-        text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
-                f"{row.double_share:>13.1%} ")
-        if row.bits is not None and row.budget_share is not None:
-            text += f"{row.bits:>6}{row.budget_share:>13.1%} "
-        if row.executed is not None:
-            text += f"{row.executed:>9.1%} "
-        lines.append(text)
-    return lines
-
-
-def _analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
-    goal = analysis.goal
-    return [
-        (f"{analysis.kernel.precision} baseline {goal.name}",
-         goal.format(analysis.baseline.value)),
-        (f"{analysis.kernel.precision} baseline max error",
-         goal.format(analysis.baseline.max_error)),
-        ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
-         else f"{analysis.uniform_bits} bits"),
-        ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
-    ]
-
-
-def _bound_rows(found: Bound | None, maxerr: float | None, label: str = "sound bound"
-                ) -> list[tuple[str, str]]:
-    """The report rows of a sound bound (docs/method.md §9), and the worst-case target."""
-    if found is None:
-        return []
-    rows = [(label, found.describe())]
-    if maxerr is not None:
-        met = found.value is not None and found.value <= maxerr
-        rows.append(("target maxerr", f"{maxerr:.3e}  ({'met' if met else 'MISSED'} by the "
-                                      "sound bound)"))
-    return rows
-
-
-def _print_table(pairs: Sequence[tuple[str, str]]) -> None:
-    width = max(len(k) for k, _ in pairs)
-    for key, value in pairs:
-        print(f"{key:<{width}}  {value}")
-
-
-def _analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
-                   budget_used: float = 1.0) -> dict:
-    baseline = analysis.baseline
-    return {
-        "kernel": analysis.kernel.name,
-        **_target_json(analysis.goal),
-        "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
-        **({"double_rmse": baseline.rmse} if baseline.metric == "rmse" else
-           {"double_error": baseline.value}),
-        "double_max_error": baseline.max_error,
-        "uniform_bits": analysis.uniform_bits,
-        "first_order_optimum_mean_bits": analysis.optimum_mean_bits,
-    }
-
-
 def _analyze_without_target(args: argparse.Namespace, kernel: Kernel) -> int:
     """`analyze` of a kernel with no error target: everything that does not need one
     (per-site sensitivities, shares and coverage; the baseline's RMSE and max error).
@@ -185,8 +115,8 @@ def _analyze_without_target(args: argparse.Namespace, kernel: Kernel) -> int:
         return 0
     print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, no error "
           f"target, {args.samples} inputs (seed {args.seed})")
-    print("\n".join(_rows_text(analysis, None)))
-    _print_table([(f"{kernel.precision} baseline RMSE", f"{baseline.rmse:.3e}"),
+    print("\n".join(rows_text(analysis, None)))
+    print_table([(f"{kernel.precision} baseline RMSE", f"{baseline.rmse:.3e}"),
                   (f"{kernel.precision} baseline max error", f"{baseline.max_error:.3e}"),
                   ("smallest uniform precision, first-order optimum",
                    "need a target: #pragma precisec rmse(T) or --rmse T")])
@@ -204,16 +134,16 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     analysis = flow.analysis_of(kernel, target, flow.Options(args.seed, args.samples))
     all_double, optimum = flow.analysis_bounds(analysis)
     if args.json:
-        print(json.dumps({**_analysis_json(analysis),
+        print(json.dumps({**analysis_json(analysis),
                           "sound_bound_all_double": all_double.to_json(),
                           "sound_bound_first_order_optimum": optimum.to_json()}, indent=2))
         return 0
     print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
           f"target {target.name} {target.value:.3g}, {args.samples} inputs (seed {args.seed})")
-    print("\n".join(_rows_text(analysis, None)))
-    _print_table([*_analysis_summary(analysis),
-                  *_bound_rows(all_double, None, f"all-{kernel.precision} sound bound"),
-                  *_bound_rows(optimum, None, "first-order optimum sound bound")])
+    print("\n".join(rows_text(analysis, None)))
+    print_table([*analysis_summary(analysis),
+                  *bound_rows(all_double, None, f"all-{kernel.precision} sound bound"),
+                  *bound_rows(optimum, None, "first-order optimum sound bound")])
     return 0
 
 
@@ -282,19 +212,19 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if result.tuning is not None:
         _warn_unsampled(args.kernel, result.tuning, args)
     if result.search is not None:
-        return _native_report(args, result, output)
+        return native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
     assert tuning is not None
     used = flow.budget_used(measured, target.value)
     name = target.name
     model = "RMSE" if target.metric == "rmse" else "relative RMSE"
     report = {
-        **_analysis_json(tuning.analysis, tuning.bits, used),
+        **analysis_json(tuning.analysis, tuning.bits, used),
         "output": str(output),
         "seed": args.seed,
         "predicted_rmse": tuning.predicted_rmse,
-        "measured": _measurement_json(measured),
-        "validation": _measurement_json(tuning.refinement.validation),
+        "measured": measurement_json(measured),
+        "validation": measurement_json(tuning.refinement.validation),
         "mean_bits": tuning.mean_bits,
         "mapped_mean_bits": mean_bits(tuning.mapped_bits),
         "refinement_bits_added": tuning.refinement.bits_added,
@@ -312,9 +242,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
               f"target {name} {target.value:.3g}")
-        print("\n".join(_rows_text(tuning.analysis, tuning.bits, used)))
+        print("\n".join(rows_text(tuning.analysis, tuning.bits, used)))
         stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
-        _print_table([
+        print_table([
             (f"predicted {model} (noise model)", f"{tuning.predicted_rmse:.3e}"),
             (f"measured {name} (compiled C)", f"{target.format(measured.value)}  "
                                               f"({measured.count} test inputs, sample seed "
@@ -326,69 +256,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
                           f"refinement +{tuning.refinement.bits_added}/"
                           f"-{tuning.refinement.bits_removed} bits)"),
             ("first-order optimum mean bits", f"{tuning.analysis.optimum_mean_bits:.2f}"),
-            *_bound_rows(result.bound, result.maxerr),
+            *bound_rows(result.bound, result.maxerr),
             (f"{kernel.precision} baseline {name}",
              target.format(tuning.analysis.baseline.value)),
             ("time", f"{result.seconds['total']:.1f} s ({stages})"),
             ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
         ])
-    return 0 if result.within_target else 1
-
-
-def _native_report(args: argparse.Namespace, result: flow.Result, output: Path) -> int:
-    """`tune --backend native`: per-site formats, the search's measurements, casts, cost."""
-    from precisec.tune.typesearch import format_counts
-
-    search, kernel, options, goal = result.search, result.kernel, result.options, result.goal
-    assert search is not None
-    measured = result.verification.measurement
-    counts = format_counts(search.formats)
-    rows = [{"site": row.site, "line": row.line, "col": row.col, "op": row.op,
-             "sensitivity": row.sensitivity, "start_bits": row.bits, "snapped": snapped.name,
-             "format": fmt.name, "format_bits": fmt.bits}
-            for row, snapped, fmt in zip(result.analysis.rows(result.bits), search.snapped,
-                                         search.formats, strict=True)]
-    report = {
-        "kernel": kernel.name, "backend": "native", **_target_json(result.goal),
-        "output": str(output), "seed": args.seed, "start": options.native_start,
-        "search": search.method, "operations": rows, "formats": counts,
-        "float_fraction": search.float_fraction, "mean_format_bits": search.mean_format_bits,
-        "casts": search.casts, "max_casts": options.max_casts,
-        "estimated_cost": search.cost,
-        "snapped_validation": _measurement_json(search.snapped_validation),
-        "validation": _measurement_json(search.validation),
-        "measured": _measurement_json(measured), "emulations": search.emulations,
-        "seconds": result.seconds, "within_target": result.within_target,
-    }
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0 if result.within_target else 1
-    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
-          f"target {goal.name} {result.target:.3g}, native backend")
-    print(f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'bits':>6}  {'snapped':<13}format")
-    for row in rows:
-        place = f"{row['line']}:{row['col']}"
-        print(f"  {place:<10}{row['op']:<8}{row['sensitivity']:>13.3e}"
-              f"{row['start_bits']:>6}  {row['snapped']:<13}{row['format']}")
-    stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
-    _print_table([
-        (f"snapped-up {goal.name} (emulated)",
-         f"{goal.format(search.snapped_validation.value)}  (validation)"),
-        (f"searched {goal.name} (emulated)", f"{goal.format(search.validation.value)}  "
-                                             f"(validation, {search.emulations} assignments "
-                                             "emulated)"),
-        (f"measured {goal.name} (compiled C)", f"{goal.format(measured.value)}  "
-                                               f"({measured.count} test inputs, sample seed "
-                                               f"{test_seed(args.seed)})"),
-        ("max error", goal.format(measured.max_error)),
-        ("formats", ", ".join(f"{n} {name}" for name, n in counts.items())
-         + f"  ({search.float_fraction:.0%} float, search {search.method})"),
-        ("casts", f"{search.casts}" + ("" if options.max_casts is None
-                                       else f"  (at most {options.max_casts})")),
-        ("estimated cost", f"{search.cost:g}"),
-        ("time", f"{result.seconds['total']:.1f} s ({stages})"),
-        ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
-    ])
     return 0 if result.within_target else 1
 
 
@@ -434,9 +307,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         found = bound(kernel, bits)
     ok = measured.value <= target.value
-    report = {"kernel": kernel.name, "tuned": str(tuned), **_target_json(target),
+    report = {"kernel": kernel.name, "tuned": str(tuned), **target_json(target),
               "backend": backend,
-              "measured": _measurement_json(measured), "seed": args.seed,
+              "measured": measurement_json(measured), "seed": args.seed,
               "mean_bits": sum(bits) / len(bits) if bits else None, "within_target": ok,
               "sound_bound": None if found is None else found.to_json()}
     divergence = verification.branch_divergence
@@ -448,7 +321,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        _print_table([
+        print_table([
             ("kernel", f"{kernel.name} ({args.kernel})"),
             ("tuned file", f"{tuned} ({backend} backend)"),
             (f"target {target.name}", target.format(target.value)),

@@ -187,12 +187,12 @@ def header(kernel: Kernel, source: str, tuning: Tuning, measured: Measurement | 
 
 def guarantee_lines(worst: Bound | None, maxerr: float | None) -> list[str]:
     """Which guarantee the file carries: the worst-case target met by a sound bound, or
-    the measured target above with the sound bound beside it (docs/method.md §9)."""
+    the measured target above with the sound bound beside it (docs/method.md §8)."""
     if worst is None:
         return []
     carried = "the measured target above" if maxerr is None else \
         f"worst case, target maxerr {maxerr:.3e}"
-    return [f"guarantee: {carried}; sound bound (MPFR rounding model, docs/method.md §9)",
+    return [f"guarantee: {carried}; sound bound (MPFR rounding model, docs/method.md §8)",
             f"  {worst.describe()}."]
 
 
@@ -284,7 +284,7 @@ def run(kernel: Kernel, target: float | Target, source: str,
         options: Options = Options(), maxerr: float | None = None) -> Result:
     """Tune, emit, verify on the test sample, and emit the final text. A bare number
     as the target is an RMSE. With `maxerr`, the bits also meet that worst-case target
-    by the sound bound (docs/method.md §10)."""
+    by the sound bound (docs/method.md §9)."""
     check_options(kernel, options)
     goal = as_target(target)
     native = options.backend == "native"

@@ -222,7 +222,7 @@ class Kernel:
     FPCore: the core's name and properties), as (key, text) pairs. `target_rmse` is
     the source's error target in `target_metric` (rmse, relrmse or bits); `precondition`
     constrains the inputs beyond their ranges; `target_maxerr` is the source's
-    worst-case target (a sound bound on the absolute error, docs/method.md §10). An input
+    worst-case target (a sound bound on the absolute error, docs/method.md §9). An input
     range may be infinite on either side (sampled over the floating-point values under
     relative metrics).
     """

@@ -1,5 +1,5 @@
 """A sound bound on the worst-case error of an allocation over the input box
-(docs/method.md §9).
+(docs/method.md §8).
 
 Every rounding at p bits is v + ε, |ε| ≤ r = 2^-p·2^⌊log2 |v|⌋ (at most u·|v|, u = 2^-p);
 by the mean-value theorem the tuned output minus the exact one is Σ_j ∂f/∂ε_j(x, ξ)·ε_j

@@ -1,4 +1,4 @@
-"""Ball rules of the sound error bound (docs/method.md §9): value and partial derivatives
+"""Ball rules of the sound error bound (docs/method.md §8): value and partial derivatives
 of every operation on python-flint `arb` balls.
 
 Each real operation has a `BallRule`: its value on balls and one partial-derivative rule

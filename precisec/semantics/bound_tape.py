@@ -1,4 +1,4 @@
-"""One evaluation of a kernel on a box of balls, and its adjoints (docs/method.md §9).
+"""One evaluation of a kernel on a box of balls, and its adjoints (docs/method.md §8).
 
 The forward pass runs the IR like the defining interpreter (`semantics.interpret`), with
 python-flint `arb` balls for reals: every rounding at p bits is v + ε, ε a ball of radius

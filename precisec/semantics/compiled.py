@@ -17,6 +17,10 @@ the MPFR kernel. The exact reference is `interpret.run` with
 `exact_bits` as double-double (hi + lo), and checks itself: every sample is recomputed at
 1.5 times the precision, and samples whose results, decisions or while-loop trip counts
 move are escalated until two precisions agree, up to `MAX_BITS`.
+
+It stays one module (just over ~500 lines): the program's writer and the `Evaluator` that
+runs it share one file layout (inputs, precision table, results and hashes), which is
+clearest read in one place.
 """
 
 from __future__ import annotations

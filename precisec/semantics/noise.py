@@ -58,7 +58,7 @@ FORWARD_LIMIT = 64
 
 class RelativeModel(PerturbedModel):
     """The model with each result's perturbation divided by its clean value, so that its
-    MSE is the relative MSE (docs/method.md §11): E[(δy/y)²], the noise moments weighted by
+    MSE is the relative MSE (docs/method.md §10): E[(δy/y)²], the noise moments weighted by
     1/y². A result whose clean value is 0 or not finite weighs 0 (the relative error is
     undefined there; refinement measures the true metric)."""
 

@@ -23,6 +23,10 @@ with C's truncating division. Long straight runs are tapes (`precisec.semantics.
 
 The noise is either drawn (`Draws`: ε values, for Monte Carlo and forward mode) or
 tapped (`Taps`: ε = 0, for first-order moments by one reverse-mode pass).
+
+It stays one module (over ~500 lines) because `_Run`'s region, loop, while-loop and cond
+walkers recurse into one another over one environment and one noise source; split apart
+they would only pass that state back and forth.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Error metrics: what a target bounds and how a sample measures it (docs/method.md §11).
+"""Error metrics: what a target bounds and how a sample measures it (docs/method.md §10).
 
 * `rmse`: RMS over samples and results of ỹ − y (absolute, the kernel's units);
 * `relrmse`: RMS of (ỹ − y)/y. It is undefined where the exact y is 0, and a sample with
@@ -49,7 +49,7 @@ class Target:
 
     @property
     def relative(self) -> bool:
-        """Whether the noise model weighs each result by 1/y² (docs/method.md §11)."""
+        """Whether the noise model weighs each result by 1/y² (docs/method.md §10)."""
         return self.metric != "rmse"
 
     def format(self, value: float) -> str:

@@ -84,7 +84,7 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     """σ per site maximising mean log2 σ with the model's MSE at τ² = target²; `sens`
     are the kernel's sensitivities (`precisec.semantics.noise.sensitivities`), which
     give the starting point. With `relative`, the MSE is of the relative errors
-    (docs/method.md §11), always by the first-order moments: relative errors of points
+    (docs/method.md §10), always by the first-order moments: relative errors of points
     drawn over all floating-point values span hundreds of orders of magnitude, and a
     minibatch holding one overflowing perturbation would poison the Monte-Carlo gradient,
     while rows of moments that are not finite are simply left out. With `pool`, inputs

@@ -139,7 +139,7 @@ class OperationRow:
 @dataclass(frozen=True)
 class Analysis:
     """What `precisec analyze` reports. `target` is the bound in `metric`'s units; the
-    sensitivities are of the relative error under relrmse and bits (docs/method.md §11),
+    sensitivities are of the relative error under relrmse and bits (docs/method.md §10),
     computed on `model_inputs`, the inputs the noise model trains on (None: uniform in
     the range box; else sample rows where the model is finite)."""
 

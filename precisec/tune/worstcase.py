@@ -1,5 +1,5 @@
 """Tuning to a worst-case target: bits per site whose sound bound is ≤ T
-(docs/method.md §10).
+(docs/method.md §9).
 
 The bound of an allocation is fixed + Σ_i M_i·2^-p_i to first order, M_i being site i's
 coefficient (`semantics.bound.Bound.coefficients`). The start is the equal share

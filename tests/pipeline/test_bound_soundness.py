@@ -1,4 +1,4 @@
-"""The sound bound checked, not assumed (docs/method.md §9): every Table-1 kernel's
+"""The sound bound checked, not assumed (docs/method.md §8): every Table-1 kernel's
 emitted MPFR C, compiled and run on the box corners, a grid and uniform inputs, never
 errs by more than the bound of its allocation.
 

@@ -1,4 +1,4 @@
-"""Relative and bits targets end to end (docs/method.md §11, §6): tuned through the one
+"""Relative and bits targets end to end (docs/method.md §10, §6): tuned through the one
 flow, emitted, compiled and measured on the fresh test sample in the target's metric, in
 the C frontend (pragmas) and the FPCore frontend (properties, unbounded arguments,
 preconditions), and through the CLI with its flags and report."""

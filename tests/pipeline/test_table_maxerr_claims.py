@@ -1,5 +1,5 @@
 """The committed worst-case Table 1 (docs/table1_maxerr.*, `precisec table --maxerr`,
-docs/method.md §10): every FPTuner kernel's sound bound meets T = FPTuner's bound, with
+docs/method.md §9): every FPTuner kernel's sound bound meets T = FPTuner's bound, with
 fewer mean bits than FPTuner's all-double on at least 12 of 15; the bound of each
 recorded allocation is recomputed here."""
 

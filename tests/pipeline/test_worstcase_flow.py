@@ -1,4 +1,4 @@
-"""The sound bound and the worst-case target through the one flow (docs/method.md §9–10):
+"""The sound bound and the worst-case target through the one flow (docs/method.md §8–9):
 the tuned file states its bound and which guarantee it carries; with a maxerr target the
 bound meets it, below double; the native backend refuses it."""
 

@@ -1,4 +1,4 @@
-"""The sound worst-case bound (docs/method.md §9): hand-derived bounds of tiny kernels, the
+"""The sound worst-case bound (docs/method.md §8): hand-derived bounds of tiny kernels, the
 all-double bounds of Table 1 against FPTaylor's published ones, branches, undefined
 operations and literals."""
 

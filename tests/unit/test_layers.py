@@ -22,7 +22,7 @@ RANKS = {
     "semantics": 3,
     "tune": 4,
     "flow": 5, "batch": 5,
-    "table": 6, "cli": 6,
+    "table": 6, "report": 6, "cli": 6,
 }
 # Parts of one rank that must not import each other.
 SEPARATE = {frozenset({"frontend", "backend"}), frozenset({"frontend", "toolchain"})}

@@ -1,4 +1,4 @@
-"""Error metrics (docs/method.md §11): rmse, relrmse and Herbie's bits, their acceptance with
+"""Error metrics (docs/method.md §10): rmse, relrmse and Herbie's bits, their acceptance with
 the statistical margin, the ulp distance in double and float, and the relrmse refusal at
 an exact zero result."""
 

@@ -86,7 +86,7 @@ MAX_DEPTH = 20_000
 
 Scope = Mapping[str, Atom]
 
-MAXERR_PROPERTY = ":precisec-maxerr"  # the worst-case target (docs/method.md §10)
+MAXERR_PROPERTY = ":precisec-maxerr"  # the worst-case target (docs/method.md §9)
 
 
 def _hint(name: str) -> str:

@@ -1,0 +1,153 @@
+"""The command line's reports: the text rows, summary tables and JSON objects that
+`precisec analyze | tune | check` print from an Analysis, a Result or a Measurement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from precisec.tune.refine import Measurement
+from precisec.tune.samples import test_seed
+
+if TYPE_CHECKING:
+    from precisec import flow
+    from precisec.semantics.bound import Bound
+    from precisec.tune.metrics import Target
+    from precisec.tune.tuner import Analysis
+
+
+def measurement_json(m: Measurement) -> dict[str, float | int | str]:
+    """The measurement; `rmse` is there under the RMSE metric, `value` always."""
+    figures: dict[str, float | int | str] = {"rmse": m.rmse} if m.metric == "rmse" else {}
+    return {**figures, "metric": m.metric, "value": m.value, "max_error": m.max_error,
+            "samples": m.count}
+
+
+def target_json(goal: Target) -> dict[str, object]:
+    return {**({"target_rmse": goal.value} if goal.metric == "rmse" else {}),
+            "target": {"metric": goal.metric, "value": goal.value}}
+
+
+def rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
+               budget_used: float = 1.0) -> list[str]:
+    header = f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'double share':>14}"
+    if bits is not None:
+        header += f"{'bits':>6}{'budget share':>14}"
+    header += f"{'executed':>10}"
+    lines = [header]
+    for row in analysis.rows(bits, budget_used):
+        text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
+                f"{row.double_share:>13.1%} ")
+        if row.bits is not None and row.budget_share is not None:
+            text += f"{row.bits:>6}{row.budget_share:>13.1%} "
+        if row.executed is not None:
+            text += f"{row.executed:>9.1%} "
+        lines.append(text)
+    return lines
+
+
+def analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
+    goal = analysis.goal
+    return [
+        (f"{analysis.kernel.precision} baseline {goal.name}",
+         goal.format(analysis.baseline.value)),
+        (f"{analysis.kernel.precision} baseline max error",
+         goal.format(analysis.baseline.max_error)),
+        ("smallest uniform precision", "none up to the maximum" if analysis.uniform_bits is None
+         else f"{analysis.uniform_bits} bits"),
+        ("first-order optimum mean bits", f"{analysis.optimum_mean_bits:.2f}"),
+    ]
+
+
+def bound_rows(found: Bound | None, maxerr: float | None, label: str = "sound bound"
+                ) -> list[tuple[str, str]]:
+    """The report rows of a sound bound (docs/method.md §8), and the worst-case target."""
+    if found is None:
+        return []
+    rows = [(label, found.describe())]
+    if maxerr is not None:
+        met = found.value is not None and found.value <= maxerr
+        rows.append(("target maxerr", f"{maxerr:.3e}  ({'met' if met else 'MISSED'} by the "
+                                      "sound bound)"))
+    return rows
+
+
+def print_table(pairs: Sequence[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in pairs)
+    for key, value in pairs:
+        print(f"{key:<{width}}  {value}")
+
+
+def analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
+                   budget_used: float = 1.0) -> dict:
+    baseline = analysis.baseline
+    return {
+        "kernel": analysis.kernel.name,
+        **target_json(analysis.goal),
+        "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
+        **({"double_rmse": baseline.rmse} if baseline.metric == "rmse" else
+           {"double_error": baseline.value}),
+        "double_max_error": baseline.max_error,
+        "uniform_bits": analysis.uniform_bits,
+        "first_order_optimum_mean_bits": analysis.optimum_mean_bits,
+    }
+
+
+def native_report(args: argparse.Namespace, result: flow.Result, output: Path) -> int:
+    """`tune --backend native`: per-site formats, the search's measurements, casts, cost."""
+    from precisec.tune.typesearch import format_counts
+
+    search, kernel, options, goal = result.search, result.kernel, result.options, result.goal
+    assert search is not None
+    measured = result.verification.measurement
+    counts = format_counts(search.formats)
+    rows = [{"site": row.site, "line": row.line, "col": row.col, "op": row.op,
+             "sensitivity": row.sensitivity, "start_bits": row.bits, "snapped": snapped.name,
+             "format": fmt.name, "format_bits": fmt.bits}
+            for row, snapped, fmt in zip(result.analysis.rows(result.bits), search.snapped,
+                                         search.formats, strict=True)]
+    report = {
+        "kernel": kernel.name, "backend": "native", **target_json(result.goal),
+        "output": str(output), "seed": args.seed, "start": options.native_start,
+        "search": search.method, "operations": rows, "formats": counts,
+        "float_fraction": search.float_fraction, "mean_format_bits": search.mean_format_bits,
+        "casts": search.casts, "max_casts": options.max_casts,
+        "estimated_cost": search.cost,
+        "snapped_validation": measurement_json(search.snapped_validation),
+        "validation": measurement_json(search.validation),
+        "measured": measurement_json(measured), "emulations": search.emulations,
+        "seconds": result.seconds, "within_target": result.within_target,
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0 if result.within_target else 1
+    print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
+          f"target {goal.name} {result.target:.3g}, native backend")
+    print(f"  {'line:col':<10}{'op':<8}{'sensitivity':>13}{'bits':>6}  {'snapped':<13}format")
+    for row in rows:
+        place = f"{row['line']}:{row['col']}"
+        print(f"  {place:<10}{row['op']:<8}{row['sensitivity']:>13.3e}"
+              f"{row['start_bits']:>6}  {row['snapped']:<13}{row['format']}")
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in result.seconds.items() if k != "total")
+    print_table([
+        (f"snapped-up {goal.name} (emulated)",
+         f"{goal.format(search.snapped_validation.value)}  (validation)"),
+        (f"searched {goal.name} (emulated)", f"{goal.format(search.validation.value)}  "
+                                             f"(validation, {search.emulations} assignments "
+                                             "emulated)"),
+        (f"measured {goal.name} (compiled C)", f"{goal.format(measured.value)}  "
+                                               f"({measured.count} test inputs, sample seed "
+                                               f"{test_seed(args.seed)})"),
+        ("max error", goal.format(measured.max_error)),
+        ("formats", ", ".join(f"{n} {name}" for name, n in counts.items())
+         + f"  ({search.float_fraction:.0%} float, search {search.method})"),
+        ("casts", f"{search.casts}" + ("" if options.max_casts is None
+                                       else f"  (at most {options.max_casts})")),
+        ("estimated cost", f"{search.cost:g}"),
+        ("time", f"{result.seconds['total']:.1f} s ({stages})"),
+        ("wrote", f"{output}" + ("" if result.within_target else "  (TARGET MISSED)")),
+    ])
+    return 0 if result.within_target else 1
