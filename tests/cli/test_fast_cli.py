@@ -9,11 +9,13 @@ import shlex
 import subprocess
 from pathlib import Path
 
+import pytest
 from helpers import BENCHMARKS, error_location, run_cli
 
 SINE = BENCHMARKS / "sine.c"
 
 
+@pytest.mark.slow
 def test_fast_tune_check_header_and_cflags(tmp_path: Path) -> None:
     tuned, header = tmp_path / "sine.tuned.c", tmp_path / "sine.tuned.h"
     ran = run_cli("tune", str(SINE), "--backend", "fast", "-o", str(tuned),

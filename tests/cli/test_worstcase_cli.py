@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from helpers import benchmark_path, run_cli
 
 from precisec.frontend.c import load_c
@@ -23,6 +24,7 @@ def maxerr_kernel(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_tune_to_a_maxerr_pragma_alone_then_check(tmp_path: Path) -> None:
     source = maxerr_kernel(tmp_path)
     out = tmp_path / "verhulst.tuned.c"

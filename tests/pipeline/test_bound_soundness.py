@@ -134,6 +134,7 @@ def test_bound_holds_for_every_kind_of_operation(expression: str, xs: tuple[floa
             assert worst <= result.value * (1 + 2.0**-40), (bits, worst, result.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["euler", "matvec", "horner", "saxpy_float"])
 def test_bound_holds_on_loops_arrays_and_float_kernels(name: str) -> None:
     """The examples with loops, arrays and a float baseline (no branch undecided on the
