@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from precisec import __version__
 from precisec.backend.entry import header_text, with_batch
 from precisec.backend.fast import emit_fast
@@ -29,9 +31,11 @@ from precisec.ir import Kernel
 from precisec.semantics.bound import Bound, bound
 from precisec.semantics.compiled import Evaluator
 from precisec.toolchain import run_tuned
+from precisec.tune.coverage import site_executions
 from precisec.tune.metrics import Target, as_target
 from precisec.tune.refine import Measurement
 from precisec.tune.samples import DEFAULT_SAMPLES, Sample, test_seed, validation_seed
+from precisec.tune.strata import stratify
 from precisec.tune.tuner import Analysis, Tuning, analyze, tune
 from precisec.tune.typesearch import (
     SEARCHES,
@@ -120,6 +124,8 @@ class Result:
     bound: Bound | None = None
     maxerr: float | None = None
     worst_case: WorstCase | None = None
+    test_executions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Per site, how many test inputs execute it, when some sites were stratified."""
 
     @property
     def goal(self) -> Target:
@@ -275,9 +281,15 @@ def analysis_of(kernel: Kernel, target: float | Target, options: Options) -> Ana
     """`precisec analyze`: the analysis on the validation sample."""
     goal = as_target(target)
     with Evaluator(kernel) as evaluator:
-        sample = Sample.draw(evaluator, options.samples, validation_seed(options.seed),
-                             metric=goal.metric)
-        return analyze(evaluator, goal, sample)
+        return analyze(evaluator, goal, validation_sample(evaluator, goal, options))
+
+
+def validation_sample(evaluator: Evaluator, goal: Target, options: Options) -> Sample:
+    """The validation sample: drawn from the input distribution, with stratified inputs
+    for the branch regions the draw misses (`tune.strata`, docs/method.md §4)."""
+    seed = validation_seed(options.seed)
+    return stratify(evaluator, Sample.draw(evaluator, options.samples, seed,
+                                           metric=goal.metric), seed)
 
 
 def run(kernel: Kernel, target: float | Target, source: str,
@@ -294,8 +306,7 @@ def run(kernel: Kernel, target: float | Target, source: str,
     seconds: dict[str, float] = {}
     started = clock = time.perf_counter()
     with Evaluator(kernel) as evaluator:
-        validation = Sample.draw(evaluator, options.samples, validation_seed(options.seed),
-                                 metric=goal.metric)
+        validation = validation_sample(evaluator, goal, options)
         seconds["reference"] = time.perf_counter() - clock
         clock = time.perf_counter()
         analysis = analyze(evaluator, goal, validation)
@@ -330,6 +341,9 @@ def run(kernel: Kernel, target: float | Target, source: str,
         clock = time.perf_counter()
         test = Sample.draw(evaluator, options.samples, test_seed(options.seed), corners=False,
                            metric=goal.metric)
+        # the test sample is never stratified; how often it runs the stratified sites
+        test_executions = site_executions(kernel, test.inputs, test.reference) \
+            if analysis.stratified else None
         seconds["reference"] += time.perf_counter() - clock
     clock = time.perf_counter()
     file_bound = worst.bound if worst is not None else None if native else bound(kernel, bits)
@@ -364,7 +378,8 @@ def run(kernel: Kernel, target: float | Target, source: str,
     seconds["emission"] += time.perf_counter() - clock
     seconds["total"] = time.perf_counter() - started
     return Result(kernel, goal.value, options, analysis, bits, tuning, search, text, verification,
-                  seconds, goal.metric, validation.acceptance, file_bound, maxerr, worst)
+                  seconds, goal.metric, validation.acceptance, file_bound, maxerr, worst,
+                  test_executions)
 
 
 def site_rows(result: Result) -> Sequence[object]:

@@ -100,12 +100,26 @@ def path_sites(kernel: Kernel, trace: list[int], starts: Sequence[int] = ()) -> 
 
 def site_executions(kernel: Kernel, inputs: np.ndarray, reference: Reference) -> np.ndarray:
     """Per site, how many of `inputs` (whose exact results are `reference`) execute it."""
+    return site_coverage(kernel, inputs, reference)[0]
+
+
+def site_coverage(kernel: Kernel, inputs: np.ndarray, reference: Reference,
+                  weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per site, how many of `inputs` execute it, and the share of the input
+    distribution that does: the sum of the `weights` of those inputs (a stratified
+    sample's, `metrics.Strata.weights`), or their count over the number of inputs."""
     keys = [hashes for hashes in (reference.branches, reference.trips) if hashes is not None]
     if not keys:
-        return path_sites(kernel, []) * len(inputs)
+        every = path_sites(kernel, []) * len(inputs)
+        return every, every / max(len(inputs), 1)
     paths = np.stack(keys, axis=1)
-    _, first, counts = np.unique(paths, axis=0, return_index=True, return_counts=True)
+    _, first, inverse, counts = np.unique(paths, axis=0, return_index=True,
+                                          return_inverse=True, return_counts=True)
+    mass = np.bincount(inverse.ravel(), weights=weights, minlength=len(counts))
+    if weights is None:
+        mass = mass / len(inputs)
     counted = np.zeros(len(kernel.sites), dtype=np.int64)
+    shares = np.zeros(len(kernel.sites))
     spent = cost = 0
     for k in np.argsort(-counts, kind="stable"):
         if spent and spent + cost > PATH_WORK:
@@ -115,7 +129,8 @@ def site_executions(kernel: Kernel, inputs: np.ndarray, reference: Reference) ->
         cost = max(_executed(kernel.body, iter(run.trace), iter(run.starts), marks), 1)
         spent += cost
         counted += marks * int(counts[k])
-    return counted
+        shares += marks * float(mass[k])
+    return counted, shares
 
 
 def under_sampled(counts: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ and acceptance is one-sided with the same margin Z_ACCEPT for all three (docs/me
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,6 +69,48 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Strata:
+    """A post-stratified sample (docs/method.md §4): per input its stratum (`labels`),
+    per stratum its probability under the input distribution. The inputs of a stratum
+    are uniform in it, so Σ_k P_k·mean_k estimates a mean over the input distribution
+    without bias, with variance Σ_k P_k²·var_k/n_k. The first `drawn` inputs are the
+    plain draw; stratified ones follow."""
+
+    labels: np.ndarray
+    probabilities: np.ndarray
+    drawn: int
+    sites: tuple[int, ...] = ()
+    """The sites too few of the plain draw's inputs executed, which the strata are for."""
+
+    def subset(self, rows: np.ndarray) -> Strata:
+        """The strata of some of the inputs (the first of them the plain draw's)."""
+        return Strata(self.labels[rows], self.probabilities,
+                      int(np.sum(np.asarray(rows) < self.drawn)), self.sites)
+
+    def weights(self) -> np.ndarray:
+        """Per input, P_k/n_k of its stratum k: they sum to 1 (strata without inputs
+        leave their probability to the others, renormalised)."""
+        counts = np.bincount(self.labels, minlength=len(self.probabilities))
+        shares = np.where(counts > 0, self.probabilities, 0.0)
+        shares = shares / np.sum(shares)
+        return (shares / np.maximum(counts, 1))[self.labels]
+
+    def mean(self, figures: np.ndarray) -> tuple[np.ndarray, float]:
+        """The stratified mean of per-input figures (rows: one mean per column) and the
+        standard error of a 1-D one."""
+        weights = self.weights()
+        mean = np.tensordot(weights, figures, axes=1)
+        if figures.ndim > 1:
+            return mean, math.nan
+        variance = 0.0
+        for k in np.unique(self.labels):
+            members = figures[self.labels == k]
+            share = float(np.sum(weights[self.labels == k]))
+            variance += share**2 * float(np.var(members)) / len(members)
+        return mean, math.sqrt(variance)
+
+
+@dataclass(frozen=True)
 class Measurement:
     """Error of an allocation on a sample. `value` is the metric (RMSE, relative RMSE or
     mean bits), `max_error` the largest element error in the same units, and
@@ -91,9 +133,11 @@ class Measurement:
         return self.standard_error
 
     @staticmethod
-    def of(errors: np.ndarray, metric: str = "rmse") -> Measurement:
+    def of(errors: np.ndarray, metric: str = "rmse", strata: Strata | None = None
+           ) -> Measurement:
         """Of one error per sample, or of a row of errors per sample (output arrays: the
-        metric is over all elements, the standard error over the rows' figures).
+        metric is over all elements, the standard error over the rows' figures); with
+        `strata`, the stratified mean and its standard error.
 
         For the RMS metrics, errors beyond SAFE_ERROR would overflow when squared, and
         errors all below 1/SAFE_ERROR would underflow (subnormal kernels), so they are
@@ -104,6 +148,9 @@ class Measurement:
         count = len(rows)
         if metric == "bits":
             means = np.mean(rows, axis=1)
+            if strata is not None:
+                mean, error = strata.mean(means)
+                return Measurement(float(mean), largest, error, count, metric)
             return Measurement(float(np.mean(means)), largest,
                                float(np.std(means) / np.sqrt(count)), count, metric)
         if not math.isfinite(largest):  # an output that overflowed, or NaN: no figure
@@ -112,8 +159,11 @@ class Measurement:
                            else 1.0)
         squares = np.mean((rows / scale) ** 2, axis=1)
         spread = float(np.std(squares) / np.sqrt(count))
+        mean_square = np.mean(squares)
+        if strata is not None:
+            mean_square, spread = strata.mean(squares)
         with np.errstate(over="ignore"):  # a zero spread stays 0 (not inf·0) at any scale
-            return Measurement(float(scale * np.sqrt(np.mean(squares))), largest,
+            return Measurement(float(scale * np.sqrt(mean_square)), largest,
                                float(scale**2 * spread) if spread else 0.0, count, metric)
 
     def bound(self) -> float:
@@ -196,10 +246,12 @@ class Metric:
 
     name: str = "rmse"
     precision: str = "double"
+    strata: Strata | None = field(default=None, compare=False, repr=False)
+    """The sample's strata, if it is stratified (`precisec.tune.strata`)."""
 
     def measure(self, reference: Reference, outputs: np.ndarray) -> Measurement:
         return Measurement.of(element_errors(self.name, self.precision, reference, outputs),
-                              self.name)
+                              self.name, self.strata)
 
 
 ABSOLUTE = Metric()

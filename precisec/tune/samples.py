@@ -71,18 +71,23 @@ def draw_points(kernel: Kernel, count: int, rng: np.random.Generator) -> np.ndar
     lows, highs = box(kernel)
     infinite = unbounded(kernel)
     finite_lows, finite_highs = np.where(infinite, 0.0, lows), np.where(infinite, 0.0, highs)
-    u = rng.random((count, len(lows)))
-    with np.errstate(over="ignore"):
-        widths = finite_highs - finite_lows
-    points = finite_lows + widths * u if np.all(np.isfinite(widths)) \
-        else finite_lows * (1.0 - u) + finite_highs * u
-    points = np.clip(points, finite_lows, finite_highs)
-    if kernel.precision == "float":
-        points = np.clip(points.astype(np.float32), finite_lows.astype(np.float32),
-                         finite_highs.astype(np.float32)).astype(np.float64)
+    points = in_box(finite_lows, finite_highs, rng.random((count, len(lows))), kernel.precision)
     for column in np.flatnonzero(infinite):
         points[:, column] = float_values(lows[column], highs[column], count, rng,
                                          kernel.precision)
+    return points
+
+
+def in_box(lows: np.ndarray, highs: np.ndarray, u: np.ndarray, precision: str) -> np.ndarray:
+    """The points lo + (hi − lo)·u of a finite box for u uniform in [0, 1) (`draw_points`),
+    rounded to the kernel's type."""
+    with np.errstate(over="ignore"):
+        widths = highs - lows
+    points = lows + widths * u if np.all(np.isfinite(widths)) else lows * (1.0 - u) + highs * u
+    points = np.clip(points, lows, highs)
+    if precision == "float":
+        points = np.clip(points.astype(np.float32), lows.astype(np.float32),
+                         highs.astype(np.float32)).astype(np.float64)
     return points
 
 
@@ -128,7 +133,8 @@ def _point(kernel: Kernel, row: np.ndarray) -> str:
                      for label, v in zip(kernel.input_labels, row, strict=True))
 
 
-def _join(parts: list[Reference]) -> Reference:
+def join(parts: list[Reference]) -> Reference:
+    """The references of consecutive batches of inputs, as one."""
     branches, trips = [p.branches for p in parts], [p.trips for p in parts]
     return Reference(np.concatenate([p.hi for p in parts]), np.concatenate([p.lo for p in parts]),
                      None if any(b is None for b in branches) else np.concatenate(branches),
@@ -181,6 +187,13 @@ class Sample:
 
     def measure(self, outputs: np.ndarray) -> Measurement:
         return self.metric.measure(self.reference, outputs)
+
+    @property
+    def drawn(self) -> np.ndarray:
+        """The inputs drawn from the input distribution itself: all of them, unless
+        stratified inputs follow (`precisec.tune.strata`)."""
+        strata = self.metric.strata
+        return self.inputs if strata is None else self.inputs[:strata.drawn]
 
     def divergence(self, branches: np.ndarray | None) -> float | None:
         """The share of inputs whose branch decisions differ from the exact program's."""
@@ -235,4 +248,4 @@ def _rejection(evaluator: Evaluator, count: int, seed: int, metric: Metric) -> S
                                else reference.branches[take], reference.bits,
                                None if reference.trips is None else reference.trips[take]))
         kept += len(take)
-    return Sample(np.concatenate(inputs), _join(parts), metric, found / drawn)
+    return Sample(np.concatenate(inputs), join(parts), metric, found / drawn)

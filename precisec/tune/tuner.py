@@ -20,7 +20,7 @@ from precisec.ir import Kernel, executions
 from precisec.semantics import noise
 from precisec.semantics.compiled import Evaluator
 from precisec.semantics.interpret import context
-from precisec.tune.coverage import floor, site_executions
+from precisec.tune.coverage import floor, site_coverage
 from precisec.tune.mapper import (
     K_ROUNDING,
     MAX_BITS,
@@ -158,6 +158,12 @@ class Analysis:
 
     executions: np.ndarray | None = field(default=None, repr=False, compare=False)
     """Per site, how many validation inputs execute it (`precisec.tune.coverage`)."""
+    shares: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """Per site, the share of the input distribution that executes it, estimated on a
+    stratified sample (None: `executions` over the inputs)."""
+    stratified: tuple[int, ...] = ()
+    """The sites the plain draw ran too rarely, for which stratified inputs were added
+    (`precisec.tune.strata`)."""
 
     @property
     def optimum_mean_bits(self) -> float:
@@ -172,6 +178,8 @@ class Analysis:
         total = float(np.sum(self.sensitivities)) or 1.0
         shares = None
         executed = None if self.executions is None else self.executions / self.baseline.count
+        if self.shares is not None:
+            executed = self.shares
         if bits is not None:
             contributions = K_ROUNDING**2 * self.sensitivities * 4.0 ** -np.array(bits, float)
             with np.errstate(invalid="ignore"):  # infinite sensitivities: NaN shares
@@ -191,6 +199,7 @@ def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Ana
     kernel = evaluator.kernel
     goal = as_target(target)
     tau = goal.model_target(kernel.precision)
+    strata = sample.metric.strata
     inputs = sample.inputs[:work_bounded(kernel, SENSITIVITY_WORK)]
     pool = None if plain_box(kernel) and not goal.relative else inputs
     if goal.relative:
@@ -203,14 +212,30 @@ def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Ana
             scale = np.maximum(np.max(rows, axis=0), np.finfo(float).tiny)
             with np.errstate(over="ignore"):
                 sens = np.minimum(scale * np.mean(rows / scale, axis=0), SENSITIVITY_CAP)
+    elif strata is not None:
+        sens = stratified_sensitivities(kernel, sample, len(inputs))
     else:
         sens = noise.sensitivities(kernel, inputs)
     baseline = sample.measure(
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
+    counts, shares = site_coverage(kernel, sample.inputs, sample.reference,
+                                   None if strata is None else strata.weights())
     return Analysis(kernel, goal.value, sens, baseline,
                     smallest_uniform_bits(evaluator, goal.value, sample, sens, tau),
-                    first_order_optimum(sens, tau), goal.metric, pool,
-                    executions=site_executions(kernel, sample.inputs, sample.reference))
+                    first_order_optimum(sens, tau), goal.metric, pool, executions=counts,
+                    shares=None if strata is None else shares,
+                    stratified=() if strata is None else strata.sites)
+
+
+def stratified_sensitivities(kernel: Kernel, sample: Sample, drawn: int) -> np.ndarray:
+    """The sensitivities as stratified means (`metrics.Strata`) over the first `drawn`
+    inputs of the plain draw and all the stratified ones."""
+    strata = sample.metric.strata
+    assert strata is not None
+    rows = np.concatenate([np.arange(min(drawn, strata.drawn)),
+                           np.arange(strata.drawn, len(sample.inputs))])
+    moments = noise.site_moments(kernel, sample.inputs[rows], significand_aware=False)
+    return np.asarray(strata.subset(rows).mean(moments)[0])
 
 
 def unreachable(kernel: Kernel, target: Target) -> PrecisecError:
@@ -300,7 +325,7 @@ def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sa
         raise unreachable(kernel, goal)
     seconds["refinement"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    model_inputs = validation.inputs if analysis.model_inputs is None else analysis.model_inputs
+    model_inputs = validation.drawn if analysis.model_inputs is None else analysis.model_inputs
     predicted = predicted_rmse(kernel, refinement.bits, model_inputs, seed, goal.relative)
     seconds["prediction"] = time.perf_counter() - clock
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds,
