@@ -30,6 +30,8 @@ from precisec.report import (
     native_report,
     print_table,
     rows_text,
+    stratified_notes,
+    stratified_sites,
     target_json,
 )
 from precisec.semantics.compiled import Evaluator
@@ -211,6 +213,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     write_atomically(output, result.text)
     if result.tuning is not None:
         _warn_unsampled(args.kernel, result.tuning, args)
+        for note in stratified_notes(args.kernel, result):
+            print(note, file=sys.stderr)
     if result.search is not None:
         return native_report(args, result, output)
     tuning, measured = result.tuning, result.verification.measurement
@@ -236,6 +240,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "acceptance_rate": result.acceptance,
         "maxerr": result.maxerr,
         "sound_bound": None if result.bound is None else result.bound.to_json(),
+        "stratified": stratified_sites(result),
     }
     if args.json:
         print(json.dumps(report, indent=2))

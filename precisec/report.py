@@ -44,9 +44,42 @@ def rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
         if row.bits is not None and row.budget_share is not None:
             text += f"{row.bits:>6}{row.budget_share:>13.1%} "
         if row.executed is not None:
-            text += f"{row.executed:>9.1%} "
+            text += f"{executed_text(row.executed):>9} "
         lines.append(text)
     return lines
+
+
+def executed_text(share: float) -> str:
+    """A share of the inputs in percent, or in scientific notation when below 0.05%
+    (a stratified branch region: docs/method.md §4)."""
+    return f"{share:.1e}" if 0 < share < 5e-4 else f"{share:.1%}"
+
+
+def stratified_sites(result: flow.Result) -> list[dict[str, object]]:
+    """The sites the plain validation draw ran too rarely and stratified inputs covered
+    (`precisec.tune.strata`): how many validation inputs run each, the share of the input
+    distribution estimated from them, its bits, and how many test inputs run it."""
+    analysis, tuning = result.analysis, result.tuning
+    if tuning is None or analysis.executions is None or analysis.shares is None:
+        return []
+    tests = result.verification.measurement.count
+    return [{"site": k, "line": analysis.kernel.sites[k].loc.line,
+             "col": analysis.kernel.sites[k].loc.col, "op": analysis.kernel.sites[k].op,
+             "validation_inputs": int(analysis.executions[k]),
+             "share": float(analysis.shares[k]), "bits": int(tuning.bits[k]),
+             "test_inputs": None if result.test_executions is None
+             else int(result.test_executions[k]), "test_samples": tests}
+            for k in analysis.stratified if k not in tuning.unsampled]
+
+
+def stratified_notes(path: str, result: flow.Result) -> list[str]:
+    """One `file:line:col: note:` per site tuned on stratified inputs."""
+    return [f"{path}:{row['line']}:{row['col']}: note: '{row['op']}' runs on "
+            f"{executed_text(row['share'])} of the inputs (estimated); tuned to "  # type: ignore[arg-type]
+            f"{row['bits']} bits on {row['validation_inputs']} stratified validation inputs "
+            f"from the sub-boxes that reach it; {row['test_inputs']} of "
+            f"{row['test_samples']} test inputs run it"
+            for row in stratified_sites(result)]
 
 
 def analysis_summary(analysis: Analysis) -> list[tuple[str, str]]:
