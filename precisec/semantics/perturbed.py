@@ -164,6 +164,19 @@ class Draws:
 Noise = Draws | Taps
 
 
+@dataclass(frozen=True)
+class Watch:
+    """Hooks on branches for the flip model (`precisec.semantics.flips`): for each branch
+    number in `gaps`, its comparison's arguments (a, b), whose a − b (value, perturbation)
+    and liveness the run records in `seen`; each branch in `force` takes the given side
+    whatever its predicate. Only for branches outside loops (a record inside a scan would
+    leak its tracer)."""
+
+    gaps: Mapping[int, tuple[Atom, Atom]]
+    force: Mapping[int, bool]
+    seen: dict[int, tuple[Array, Array | None, Array | None]]
+
+
 class PerturbedModel:
     """f(x, σ, noise) -> (clean results, result perturbations) at one input point.
 
@@ -187,9 +200,10 @@ class PerturbedModel:
         self.starts = dict(enumerate(starts[:-1]))
         self.sizes = {k: slot.size for k, slot in enumerate(self.layout.slots)}
 
-    def __call__(self, x: Array, sigma: Array, noise: Noise) -> tuple[Array, Array | None]:
+    def __call__(self, x: Array, sigma: Array, noise: Noise, watch: Watch | None = None
+                 ) -> tuple[Array, Array | None]:
         kernel = self.kernel
-        run = _Run(self, sigma, isinstance(noise, Taps))
+        run = _Run(self, sigma, isinstance(noise, Taps), watch=watch)
         results = run.region(kernel.body, {}, self.params(x, run), noise, None)
         if len(results) == 1 and not kernel.outputs:
             return results[0]  # type: ignore[return-value]
@@ -247,8 +261,9 @@ class _Run:
     loop's carry, since a traced value cannot leave its loop otherwise)."""
 
     def __init__(self, model: PerturbedModel, sigma: Array, taps: bool,
-                 counting: bool = False) -> None:
+                 counting: bool = False, watch: Watch | None = None) -> None:
         self.model = model
+        self.watch = watch
         self.sigma = sigma
         self.taps = taps
         self.counting = counting
@@ -554,9 +569,24 @@ class _Run:
     def cond(self, cond: Cond, env: dict[int, Pair], noise: Noise,
              live: Array | None) -> list[Pair]:
         pred = self.atom(cond.pred, env)[0]
+        if self.watch is not None:
+            pred = self.watched(cond, env, pred, live)
         then_live = pred if live is None else live & pred
         other_live = ~pred if live is None else live & ~pred
         then = self.region(cond.then, env, [], noise, then_live)
         other = self.region(cond.other, env, [], noise, other_live)
         return [(jnp.where(pred, va, vb), None if da is None else jnp.where(pred, da, db))
                 for (va, da), (vb, db) in zip(then, other, strict=True)]
+
+    def watched(self, cond: Cond, env: dict[int, Pair], pred: Array,
+                live: Array | None) -> Array:
+        """Record the branch's comparison gap if watched; its predicate, or the forced side."""
+        watch = self.watch
+        assert watch is not None
+        if cond.branch in watch.gaps:
+            (va, da), (vb, db) = (self.atom(a, env) for a in watch.gaps[cond.branch])
+            watch.seen[cond.branch] = (va - vb, None if da is None or db is None else da - db,
+                                       live)
+        if cond.branch in watch.force:
+            return jnp.asarray(watch.force[cond.branch])
+        return pred

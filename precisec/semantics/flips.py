@@ -1,0 +1,211 @@
+"""What a flipped branch costs, in the noise model (docs/method.md §2).
+
+The model follows the clean program's branches, so on its own it never prices a flip: a
+rounding that moves a comparison's operands across each other sends the tuned program
+down the other side, a jump of the output. For a branch on a real comparison a ? b, with
+gap d = a − b on the clean input and σ_d the first-order deviation of the gap under the
+noise, the branch flips with probability Φ(−|d|/σ_d) and the flip costs the squared jump
+J² = (y_then − y_else)² (mean over results), so the expected squared error gains
+Φ(−|d|/σ_d)·J². σ_d² = Σ_s σ_s² H_s(x) is linear in the σ_s², with H_s the tapped
+first-order moments of the gap (`precisec.semantics.perturbed.tap`), so the term is
+differentiable in every site's σ.
+
+**Rare events.** At the σ a tight target needs, only inputs within a few σ_d of the
+boundary can flip: averaged over a sample as it stands, the term is zero on almost every
+sample and the estimate would be zero until σ is large enough to reach the nearest sample
+(then the tuned program flips on inputs the sample never saw). So each sample's gap is
+smoothed by a Gaussian of bandwidth h (a kernel density estimate of the gap at the
+boundary): E_{t ~ N(d, h²)} Φ(−|t|/σ_d) = 2·T(|d|/√(σ_d² + h²), σ_d/h), Owen's T, which is
+Φ(−|d|/σ_d) as h → 0 and ≈ √(2/π)·σ_d·φ_h(d) for σ_d ≪ h: linear in σ_d, as the true
+expectation over inputs is. h is the distance from the boundary of the ⌈√n⌉-th nearest of
+the n live gaps (a nearest-neighbour bandwidth: it adapts to how densely the sample meets
+the boundary). σ_d is taken at the sample's projection on the boundary, x − d·∇d/|∇d|²
+(one Newton step), not at the sample itself: noise proportional to the gap, like the
+rounding of a − b compared with 0, cannot flip the sign, and at a sample a bandwidth away
+it would look as if it could. The moments there are extrapolated to a zero gap from the
+sample and its projection (`boundary_moments`), which removes such noise exactly.
+
+**Undefined sides.** Both sides are evaluated on every clean input; where one is not
+finite there (sqrt of a negative on the side not taken), the squared jump is taken as the
+largest finite one of that branch over the sample: a flip into an undefined value costs at
+least the worst flip seen (0 if no jump of the branch is finite).
+
+**Scope.** Branches outside loops whose predicate is <, <=, > or >= of two reals. Branches
+inside loops and while loops' tests are not priced (a flip there changes every later
+iteration, a jump the clean scan cannot evaluate without re-running the rest of the
+loop for every iteration), nor are == and != and compound predicates; their condition
+sites keep the kernel's precision by default (docs/method.md §4).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import owens_t
+
+from precisec.ir.core import REAL, Atom, Cond, Eqn, Kernel, Region, Var, walk
+from precisec.semantics.noise import chunk_size, in_chunks, model_for
+from precisec.semantics.perturbed import Draws, PerturbedModel, Taps, Watch
+
+COMPARISONS = ("lt", "le", "gt", "ge")
+
+
+def priced_branches(kernel: Kernel) -> dict[int, tuple[Atom, Atom]]:
+    """Branch number -> its comparison's arguments (a, b), for the branches outside loops
+    whose predicate compares two reals."""
+    defs = {id(s.out): s for s in walk(kernel.body) if isinstance(s, Eqn)}
+    found: dict[int, tuple[Atom, Atom]] = {}
+
+    def visit(region: Region) -> None:
+        for stmt in region.stmts:
+            if isinstance(stmt, Cond):
+                eqn = defs.get(id(stmt.pred)) if isinstance(stmt.pred, Var) else None
+                if eqn is not None and eqn.op in COMPARISONS and \
+                        all(a.type == REAL for a in eqn.args):
+                    found[stmt.branch] = (eqn.args[0], eqn.args[1])
+                visit(stmt.then)
+                visit(stmt.other)
+
+    visit(kernel.body)
+    return found
+
+
+class FlipTable(NamedTuple):
+    """Per sample and priced branch (columns): the clean gap a − b, the gap's first-order
+    moments per site at the boundary (σ_d² = Σ_s σ_s² moments[..., s]) and the squared
+    jump; per branch the bandwidth. Rows where a branch is not reached have gap 1 and zero
+    moments and jump. A pytree, so training passes it to its compiled steps as data."""
+
+    gaps: np.ndarray
+    moments: np.ndarray
+    jumps: np.ndarray
+    bandwidths: np.ndarray
+
+    def sites(self) -> np.ndarray:
+        """Whether each site's noise reaches a priced gap."""
+        return np.any(self.moments > 0, axis=(0, 1))
+
+
+def flip_probability(gap: jax.Array, deviation: jax.Array, bandwidth: jax.Array) -> jax.Array:
+    """E_{t ~ N(gap, h²)} Φ(−|t|/σ_d) = 2·T(|gap|/√(σ_d² + h²), σ_d/h) (Owen's T); 0 where
+    σ_d = 0."""
+    spread = jnp.sqrt(deviation**2 + bandwidth**2)
+    return 2.0 * owens_t(jnp.abs(gap) / spread, deviation / bandwidth)
+
+
+def flip_mse(sigma: jax.Array, table: FlipTable) -> jax.Array:
+    """The expected squared error of flips at σ: the mean over samples of
+    Σ_branches P(flip)·J²."""
+    variance = jnp.einsum("ncs,s->nc", table.moments, sigma**2)
+    positive = variance > 0
+    deviation = jnp.where(positive, jnp.sqrt(jnp.where(positive, variance, 1.0)), 0.0)
+    probability = flip_probability(table.gaps, deviation, table.bandwidths)
+    return jnp.mean(jnp.sum(probability * table.jumps, axis=1))
+
+
+def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # type: ignore[no-untyped-def]
+    """x -> one flat row: per branch its gap, liveness, squared jump and gap at the
+    sample's projection on the boundary, then per branch its moments at the projection and
+    at the sample itself."""
+    branches = tuple(gaps)
+    n_sites = model.layout.n_sites
+    ones = jnp.ones(n_sites)
+    quiet = Draws(jnp.zeros(model.layout.size), model.starts, model.sizes)
+
+    def clean(point: jax.Array) -> tuple[jax.Array, jax.Array]:
+        watch = Watch(gaps, {}, {})
+        model(point, ones, quiet, watch)
+        seen = [watch.seen[b] for b in branches]
+        return (jnp.stack([g for g, _, _ in seen]),
+                jnp.stack([jnp.asarray(True) if live is None else live for _, _, live in seen]))
+
+    def moments(point: jax.Array, branch: int) -> jax.Array:
+        def gap(*tags: jax.Array) -> jax.Array:
+            watch = Watch({branch: gaps[branch]}, {}, {})
+            model(point, ones, Taps(tags), watch)
+            return watch.seen[branch][0]
+
+        _, vjp = jax.vjp(gap, *jnp.zeros(n_sites))
+        return jnp.stack(vjp(jnp.ones(())))
+
+    def outputs(point: jax.Array, branch: int, side: bool) -> jax.Array:
+        return jnp.atleast_1d(model(point, ones, quiet, Watch({}, {branch: side}, {}))[0])
+
+    def row(x: jax.Array) -> jax.Array:
+        values, live = clean(x)
+        slopes = jax.jacfwd(lambda p: clean(p)[0])(x)
+        parts = [values, live.astype(jnp.float64)]
+        parts.append(jnp.stack([jnp.mean((outputs(x, b, True) - outputs(x, b, False))**2)
+                                for b in branches]))
+        projections = []
+        for c in range(len(branches)):
+            norm = jnp.sum(slopes[c]**2)
+            step = jnp.where(norm > 0, values[c] / jnp.where(norm > 0, norm, 1.0), 0.0)
+            projections.append(x - step * slopes[c])
+        parts.append(jnp.stack([clean(p)[0][c] for c, p in enumerate(projections)]))
+        for branch, point in zip(branches, projections, strict=True):
+            parts.append(moments(point, branch))
+            parts.append(moments(x, branch))
+        return jnp.concatenate(parts)
+
+    return row
+
+
+def boundary_moments(gaps: np.ndarray, near: np.ndarray, own: np.ndarray,
+                     projected: np.ndarray) -> np.ndarray:
+    """The gap's moments at the boundary, extrapolated linearly in the squared gap from the
+    sample (gap d, moments `own`) and its projection (gap d* = `near`, moments
+    `projected`): H(0) = H* − (H − H*)·d*²/(d² − d*²), within [0, max(H, H*)]. Noise
+    proportional to the gap (H = c·d²) vanishes there exactly, smooth noise is kept to
+    second order in the residual d*. The projection's moments where the two squared gaps
+    do not separate; the sample's own where the projection is not finite."""
+    d2, near2 = (gaps**2)[..., None], (near**2)[..., None]
+    apart = np.isfinite(near2) & (d2 > near2)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        slope = np.where(apart, (own - projected) / np.where(apart, d2 - near2, 1.0), 0.0)
+        extrapolated = np.clip(projected - slope * near2, 0.0, np.maximum(own, projected))
+    finite = np.all(np.isfinite(extrapolated), axis=-1, keepdims=True)
+    return np.where(finite, extrapolated, own)
+
+
+def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
+    """The flip table of a kernel over `inputs` (the module docstring), keeping the
+    branches whose gap some site's noise reaches; None if there are none. Its moments have
+    no significand weights: the weights jump between a sample and its projection, which
+    would leave a spurious floor under noise proportional to the gap."""
+    gaps = priced_branches(kernel)
+    inputs = np.asarray(inputs, dtype=np.float64)
+    if not gaps or len(inputs) == 0:
+        return None
+    model = model_for(kernel, inputs=inputs)
+    n, c, s = len(inputs), len(gaps), model.layout.n_sites
+    fn = jax.jit(jax.vmap(_point_fn(model, gaps)))
+    rows = np.concatenate(in_chunks(fn, inputs, chunk_size(model.layout, n)))
+    values, live, jumps = rows[:, :c], rows[:, c:2 * c] > 0, rows[:, 2 * c:3 * c]
+    pairs = rows[:, 4 * c:].reshape(n, c, 2, s)
+    moments = boundary_moments(values, rows[:, 3 * c:4 * c], pairs[:, :, 1], pairs[:, :, 0])
+    live &= np.isfinite(values) & np.all(np.isfinite(moments), axis=2)
+    keep, bandwidths = [], []
+    for k in range(c):
+        usable = live[:, k] & np.isfinite(jumps[:, k])
+        worst = float(np.max(jumps[usable, k])) if np.any(usable) else 0.0
+        jumps[:, k] = np.where(np.isfinite(jumps[:, k]), jumps[:, k], worst)
+        distances = np.sort(np.abs(values[live[:, k], k]))
+        if not np.any(moments[live[:, k], k] > 0) or not len(distances):
+            continue
+        h = distances[math.ceil(math.sqrt(len(distances))) - 1]
+        positive = distances[distances > 0]
+        keep.append(k)
+        bandwidths.append(h if h > 0 else positive[0] if len(positive) else
+                          np.finfo(np.float64).tiny)
+    if not keep:
+        return None
+    live = live[:, keep]
+    return FlipTable(np.where(live, values[:, keep], 1.0),
+                     np.where(live[:, :, None], moments[:, keep], 0.0),
+                     np.where(live, jumps[:, keep], 0.0), np.array(bandwidths))
