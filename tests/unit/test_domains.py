@@ -93,6 +93,17 @@ def test_let_in_pre_binds_constants_and_bounds_still_become_ranges() -> None:
     assert 0 < sample.acceptance < 1
 
 
+def test_a_bound_of_constant_arithmetic_is_a_range() -> None:
+    """`(< 0.05 x (* 2 PI))` bounds x by 2π (folded exactly on PI's decimal value): the
+    range ends at the largest double below 2π (2·math.pi, which lies below 2π), with no
+    precondition left."""
+    k = parse_fpcore("(FPCore (x) :pre (< 0.05 x (* 2 PI)) (sin x))", "k")
+    assert Fraction(2 * math.pi) < 2 * Fraction("3.14159265358979323846264338")
+    assert k.highs == (2 * math.pi,) and k.precondition is None
+    half = parse_fpcore("(FPCore (x) :pre (and (<= (/ 1 4) x) (<= x (- 1 (/ 1 4)))) x)", "k")
+    assert (half.lows, half.highs, half.precondition) == ((0.25,), (0.75,), None)
+
+
 def test_unbounded_inputs_are_uniform_over_the_doubles_within_their_bounds() -> None:
     rng = np.random.Generator(np.random.PCG64(3))
     positive = float_values(0.0, math.inf, 20000, rng, "double")

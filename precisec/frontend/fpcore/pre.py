@@ -35,6 +35,8 @@ from precisec.ir import REAL, Atom, Eqn, Lit, Precondition, Region, Var
 TARGET_PROPERTIES = {":precisec-rmse": "rmse", ":precisec-relrmse": "relrmse",
                      ":precisec-bits": "bits"}
 _MIRROR = {"lt": "gt", "le": "ge", "gt": "lt", "ge": "le", "eq": "eq"}
+_RATIONAL = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+             "div": operator.truediv, "neg": operator.neg, "fabs": abs}
 _COMPARE = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge,
             "eq": operator.eq, "ne": operator.ne}
 
@@ -56,6 +58,20 @@ Bound = tuple[Fraction, bool]
 """A constant bound and whether it is strict."""
 
 
+def _constant(atom: Atom, defined: dict[Var, Eqn]) -> Fraction | None:
+    """`atom`'s value when it is a real literal or rational arithmetic on real literals (a
+    bound like `(* 2 PI)`, folded exactly on the constants' decimal values); else None."""
+    if isinstance(atom, Lit):
+        return atom.value if atom.type == REAL else None
+    eqn = defined.get(atom)
+    if eqn is None or eqn.op not in _RATIONAL:
+        return None
+    values = [_constant(a, defined) for a in eqn.args]
+    if any(v is None for v in values) or (eqn.op == "div" and values[1] == 0):
+        return None
+    return Fraction(_RATIONAL[eqn.op](*values))
+
+
 def _clause(atom: Atom, defined: dict[Var, Eqn], params: set[Var]
             ) -> tuple[Var, str, Bound] | bool | None:
     """A conjunct as (argument, "lo" or "hi", bound); True for a conjunct dropped (a `!=`
@@ -67,20 +83,21 @@ def _clause(atom: Atom, defined: dict[Var, Eqn], params: set[Var]
     if eqn.op == "ne" and not all(isinstance(a, Lit) for a in eqn.args):
         return True
     left, right = eqn.args
+    low, high = _constant(left, defined), _constant(right, defined)
     op = eqn.op
-    if isinstance(left, Lit) and isinstance(right, Lit) and REAL == left.type == right.type:
-        if not _COMPARE[op](left.value, right.value):
+    if low is not None and high is not None:
+        if not _COMPARE[op](low, high):
             raise PrecisecError(eqn.loc, "this comparison of constants in :pre is always false")
         return True
-    if isinstance(left, Lit) and right in params:
-        left, right, op = right, left, _MIRROR[op]
-    if not (left in params and isinstance(right, Lit) and right.type == REAL):
+    if low is not None and right in params:
+        left, high, op = right, low, _MIRROR[op]
+    if not (left in params and high is not None):
         return None
     assert isinstance(left, Var)
     if op == "eq":
         return None
     side = "hi" if op in ("lt", "le") else "lo"
-    return left, side, (right.value, op in ("lt", "gt"))
+    return left, side, (high, op in ("lt", "gt"))
 
 
 def _format_value(value: float, precision: str) -> float:
