@@ -1,4 +1,5 @@
-"""The IR: SSA values and regions (`core`), built by `builder`, checked by `check`."""
+"""The IR: SSA values and regions (`core`), built by `builder`, checked by `check`, run by
+`walker`'s point interpreters."""
 
 from precisec.ir.core import (
     BOOL,

@@ -39,8 +39,10 @@ from precisec.ir.core import (
     Loop,
     Region,
     Var,
+    While,
     walk,
 )
+from precisec.ir.walker import ARRAY_OPS, Env, RegionWalker
 from precisec.semantics.bound_rules import ONE, OTHER_RULES, RULES
 
 
@@ -172,7 +174,7 @@ class Tape:
         return adjoint
 
 
-class Forward:
+class Forward(RegionWalker):
     """Runs the IR on balls, building a Tape. `choices` forces undecided branches (by
     occurrence on the path); an undecided branch without a choice raises Undecided."""
 
@@ -198,40 +200,22 @@ class Forward:
             return index
         return self.tape.rounding(index, rounded.error, site, rounded.width, self.zero_delta)
 
-    def value(self, atom: Atom, env: dict[int, object], bits: int | None = None,
+    def value(self, atom: Atom, env: Env, bits: int | None = None,
               site: int | None = None) -> object:
         """A real scalar is a node index; arrays lists of them; ints and booleans plain."""
         if isinstance(atom, Var):
             return env[id(atom)]
         return self.literal(atom, bits, site)
 
-    def ball(self, atom: Atom, env: dict[int, object]) -> object:
+    def ball(self, atom: Atom, env: Env) -> object:
         """An operand of a comparison or integer operation (reals as their ball)."""
         value = self.value(atom, env)
         return self.tape.values[value] if atom.type == REAL else value  # type: ignore[index]
 
-    def region(self, region: Region, env: dict[int, object], params: Sequence[object]
-               ) -> list[object]:
-        for var, value in zip(region.params, params, strict=True):
-            env[id(var)] = value
-        for stmt in region.stmts:
-            if isinstance(stmt, Eqn):
-                env[id(stmt.out)] = self.eqn(stmt, env)
-            elif isinstance(stmt, Loop):
-                carried = [self.value(a, env) for a in stmt.init]
-                for k in range(stmt.trips):
-                    carried = self.region(stmt.body, env, [stmt.start + k * stmt.step, *carried])
-                for var, value in zip(stmt.outs, carried, strict=True):
-                    env[id(var)] = value
-            elif isinstance(stmt, Cond):
-                side = stmt.then if self.decide(stmt, env) else stmt.other
-                for var, value in zip(stmt.outs, self.region(side, env, []), strict=True):
-                    env[id(var)] = value
-            else:
-                raise Unsupported(unsupported_reason(stmt))
-        return [self.value(a, env) for a in region.results]
+    def while_loop(self, loop: While, env: Env) -> list[object]:
+        raise Unsupported(unsupported_reason(loop))
 
-    def decide(self, cond: Cond, env: dict[int, object]) -> bool:
+    def decide(self, cond: Cond, env: Env) -> bool:
         taken = self.ball(cond.pred, env)
         if taken is not None:
             return bool(taken)
@@ -242,15 +226,10 @@ class Forward:
         self.tape.forked = True
         return self.choices[occurrence]
 
-    def eqn(self, eqn: Eqn, env: dict[int, object]) -> object:
+    def eqn(self, eqn: Eqn, env: Env) -> object:
         op = eqn.op
-        if op == "load":
-            array = env[id(eqn.args[0])]
-            return array[self.flat(eqn.args[0], eqn.args[1:], env)]  # type: ignore[index]
-        if op == "store":
-            array = list(env[id(eqn.args[0])])  # type: ignore[call-overload]
-            array[self.flat(eqn.args[0], eqn.args[1:-1], env)] = self.value(eqn.args[-1], env)
-            return array
+        if op in ARRAY_OPS:
+            return self.array_eqn(eqn, env)
         if op == "zeros":
             dims = [self.value(a, env) for a in eqn.args]
             return [self.tape.leaf(arb(0), 1)] * math.prod(dims)  # type: ignore[arg-type]
@@ -296,17 +275,6 @@ class Forward:
         if op == "div" and widths[1] == 1:
             return widths[0]
         return (bits or 0) + 1
-
-    @staticmethod
-    def flat(array: Atom, indices: Sequence[Atom], env: dict[int, object]) -> int:
-        assert isinstance(array, Var)
-        position = 0
-        for index, extent in zip(indices, array.shape, strict=True):
-            k = int(index.text) if isinstance(index, Lit) else env[id(index)]
-            if not 0 <= k < extent:  # type: ignore[operator]
-                raise IndexError(f"index {k} out of bounds for extent {extent}")
-            position = position * extent + k  # type: ignore[operator]
-        return position
 
 
 def binade(value: arb) -> arb:

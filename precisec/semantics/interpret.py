@@ -26,7 +26,8 @@ from functools import cache
 
 import gmpy2
 
-from precisec.ir.core import REAL, Atom, Eqn, Kernel, Lit, Loop, Region, Var, While
+from precisec.ir.core import REAL, Atom, Cond, Eqn, Kernel, Lit, While
+from precisec.ir.walker import ARRAY_OPS, Env, RegionWalker
 
 INPUT_BITS = 53
 INT_BITS = 64
@@ -105,7 +106,7 @@ class Run:
     starts: list[int]
 
 
-class _Interpreter:
+class _Interpreter(RegionWalker):
     def __init__(self, kernel: Kernel, site_bits: Sequence[int] | None, exact_bits: int | None,
                  round_arguments: bool) -> None:
         self.kernel = kernel
@@ -122,34 +123,15 @@ class _Interpreter:
         width = self.exact_bits or bits or self.kernel.baseline_bits
         return gmpy2.mpfr(lit.text, width)
 
-    def value(self, atom: Atom, env: dict[int, object], bits: int | None = None) -> object:
+    def value(self, atom: Atom, env: Env, bits: int | None = None) -> object:
         return self.literal(atom, bits) if isinstance(atom, Lit) else env[id(atom)]
 
-    def region(self, region: Region, env: dict[int, object],
-               params: Sequence[object]) -> list[object]:
-        for var, value in zip(region.params, params, strict=True):
-            env[id(var)] = value
-        for stmt in region.stmts:
-            if isinstance(stmt, Eqn):
-                env[id(stmt.out)] = self.eqn(stmt, env)
-            elif isinstance(stmt, Loop):
-                carried = [self.value(a, env) for a in stmt.init]
-                for k in range(stmt.trips):
-                    carried = self.region(stmt.body, env, [stmt.start + k * stmt.step, *carried])
-                for var, value in zip(stmt.outs, carried, strict=True):
-                    env[id(var)] = value
-            elif isinstance(stmt, While):
-                for var, value in zip(stmt.outs, self.while_loop(stmt, env), strict=True):
-                    env[id(var)] = value
-            else:
-                taken = bool(self.value(stmt.pred, env))
-                self.trace.append(2 * stmt.branch + int(taken))
-                side = stmt.then if taken else stmt.other
-                for var, value in zip(stmt.outs, self.region(side, env, []), strict=True):
-                    env[id(var)] = value
-        return [self.value(a, env) for a in region.results]
+    def decide(self, cond: Cond, env: Env) -> bool:
+        taken = bool(self.value(cond.pred, env))
+        self.trace.append(2 * cond.branch + int(taken))
+        return taken
 
-    def while_loop(self, loop: While, env: dict[int, object]) -> list[object]:
+    def while_loop(self, loop: While, env: Env) -> list[object]:
         """The loop's final carried values; its trip count joins `trips`. At the cap the
         loop stops without testing its condition again."""
         carried = [self.value(a, env) for a in loop.init]
@@ -163,14 +145,9 @@ class _Interpreter:
         self.starts[start] = trips
         return carried
 
-    def eqn(self, eqn: Eqn, env: dict[int, object]) -> object:
-        if eqn.op == "load":
-            array = env[id(eqn.args[0])]
-            return array[self.flat(eqn.args[0], eqn.args[1:], env)]  # type: ignore[index]
-        if eqn.op == "store":
-            array = list(env[id(eqn.args[0])])  # type: ignore[call-overload]
-            array[self.flat(eqn.args[0], eqn.args[1:-1], env)] = self.value(eqn.args[-1], env)
-            return array
+    def eqn(self, eqn: Eqn, env: Env) -> object:
+        if eqn.op in ARRAY_OPS:
+            return self.array_eqn(eqn, env)
         if eqn.op not in REAL_RULES:
             return OTHER_RULES[eqn.op](*(self.value(a, env) for a in eqn.args))
         bits = None
@@ -180,17 +157,6 @@ class _Interpreter:
         if self.round_arguments and bits is not None:
             args = [context(bits).plus(a) if a.precision > bits else a for a in args]
         return REAL_RULES[eqn.op](bits or 0, *args)
-
-    @staticmethod
-    def flat(array: Atom, indices: Sequence[Atom], env: dict[int, object]) -> int:
-        assert isinstance(array, Var)
-        position = 0
-        for index, extent in zip(indices, array.shape, strict=True):
-            k = int(index.text) if isinstance(index, Lit) else env[id(index)]
-            if not 0 <= k < extent:  # type: ignore[operator]
-                raise IndexError(f"index {k} out of bounds for extent {extent}")
-            position = position * extent + k  # type: ignore[operator]
-        return position
 
 
 def run(kernel: Kernel, point: Sequence[float], site_bits: Sequence[int] | None = None, *,
