@@ -28,6 +28,16 @@ DOUBLES = "pc_doubles_"
 # fast file's rounding needs 64-bit integer compares: AVX2).
 VECTORISE = ["#if defined(__GNUC__) && !defined(__clang__)",
              '__attribute__((optimize("vect-cost-model=dynamic")))', "#endif"]
+# A batch that maps the kernel itself (native files): gcc -O2 inlines only small functions
+# (not jet's body), and a loop with a call is not vectorised, so `flatten` puts the body in.
+INLINE = ["#if defined(__GNUC__)", "__attribute__((flatten))", "#endif"]
+# A separately compiled file built without -march (the README's build line) would get SSE2
+# batches only; gcc's target clones add AVX2 and AVX-512 versions of the batch, one picked
+# when the program loads (an ifunc: glibc on x86_64). Not in the header, where the
+# caller's compiler inlines the batch for its own target.
+CLONES = ["#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 \\",
+          "    && defined(__x86_64__) && defined(__GLIBC__)",
+          '__attribute__((target_clones("default", "avx2", "arch=x86-64-v4")))', "#endif"]
 
 
 def batch_function(kernel: Kernel, text: str, storage: str = "") -> list[str]:
@@ -44,12 +54,14 @@ def batch_function(kernel: Kernel, text: str, storage: str = "") -> list[str]:
     loop = "for (size_t pc_i = 0; pc_i < pc_n; pc_i++)"
     plain = f"{loop} pc_out[pc_i] = {kernel.name}({', '.join(args)});"
     body = [f"    {plain}"]
+    attributes = [*VECTORISE, *INLINE, *([] if storage else CLONES)]
     if f"{DOUBLES}{kernel.name}(" in text:
         doubles = f"{DOUBLES}{kernel.name}({', '.join([*args, '&pc_bad'])})"
         body = ["    int pc_any = 0;", f"    {loop} {{", "        int pc_bad;",
                 f"        pc_out[pc_i] = {doubles};", "        pc_any |= pc_bad;", "    }",
                 f"    if (pc_any) {plain}"]
-    return [*VECTORISE,
+        attributes = VECTORISE
+    return [*attributes,
             f"{storage}void {kernel.name}_batch(size_t pc_n, {params}{', ' if params else ''}"
             f"{ctype} *restrict pc_out)", "{", *body, "}", ""]
 
