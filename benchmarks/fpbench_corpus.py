@@ -2,21 +2,27 @@
 
     python benchmarks/fpbench_corpus.py [--corpus ../shared/fpbench] [--out docs/fpbench.md]
                                         [--jobs 2 | --scheduler ADDRESS]
-                                        [--samples N] [--seed S]
+                                        [--samples N] [--seed S] [--time-limit S]
 
 For every FPCore of every *.fpcore file (files sorted, FPCores in file order):
 
 * unsupported by the FPCore frontend: the located reason (file:line:col) is recorded;
 * supported: the FPCore's natural target is chosen (`natural_target`): its own
-  `:precisec-*` property if it has one; else, for an FPCore with an argument that has no
-  finite range, Herbie's bits of error, 3 bits (a factor 8) above the baseline's; else an
-  RMSE 8× the baseline's (8 × 2^-p × RMS of the exact output when that is 0). The
+  `:precisec-*` property if it has one; else an RMSE 8× the baseline's (8 × 2^-p × RMS
+  of the exact output when that is 0); else, when the absolute error gives no finite,
+  nonzero scale (an argument with no finite range, an exact result that is not finite
+  somewhere on the domain, a baseline RMSE that is not finite, or exact results that
+  are all 0), Herbie's bits of error, 3 bits (a factor 8) above the baseline's. The
   baseline emulates every rounding operation at the kernel's own precision (53 bits for
   binary64, 24 for binary32) on the validation sample against the exact reference. The
   kernel then goes through `precisec.flow.run`, the one flow of `precisec tune`: tune,
   emit the MPFR C, compile and run it on a fresh test sample, compare the measured error
   with the target.
 
+An FPCore that takes longer than `--time-limit` seconds (baseline, tuning and
+verification) is stopped there and recorded as over the time limit, with the seconds it
+ran (the limit is a SIGALRM in the process that tunes it, so it holds for local jobs; Dask
+workers run jobs in threads, where no limit is set).
 A `PrecisecError` during tuning (a non-finite result on the domain, an unreachable
 target, ...) is recorded as a refusal with its located message, never a traceback; any
 other exception is an internal error row, and the script exits 3.
@@ -32,8 +38,10 @@ import argparse
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -52,6 +60,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "fpbench"
 DEFAULT_OUT = REPO / "docs" / "fpbench.md"
 DEFAULT_SAMPLES = 10_000
+DEFAULT_TIME_LIMIT = 600.0
 TARGET_FACTOR = 8.0
 BITS_MARGIN = math.log2(TARGET_FACTOR)
 """Bits of error a bits target allows above the baseline's: the same factor 8."""
@@ -77,7 +86,8 @@ class Result:
     reason: str | None = None
     where: str | None = None
     stage: str | None = None
-    """Where a refusal happened: "frontend" (unsupported), "tuning" or "internal" (a bug)."""
+    """Where a refusal happened: "frontend" (unsupported), "tuning", "time limit" or
+    "internal" (a bug)."""
     metric: str = "rmse"
     """What `double_error`, `target`, `error` and `max_error` measure (rmse or bits)."""
     acceptance: float = 1.0
@@ -131,28 +141,64 @@ def natural_target(text: str, file: str, index: int, samples: int,
     kernel = parse_fpcore(text, file, index=index)
     given = None if kernel.target_rmse is None else Target(kernel.target_metric,
                                                            kernel.target_rmse)
-    metric = given.metric if given else "bits" if np.any(unbounded(kernel)) else "rmse"
     with Evaluator(kernel) as evaluator:
-        validation = Sample.draw(evaluator, samples, validation_seed(seed), metric=metric)
-        baseline = evaluator.emulate(uniform(kernel, kernel.baseline_bits), validation.inputs)
-    double_error = validation.measure(baseline.outputs).value
-    if given is not None:
-        return kernel, given, double_error, False
-    if metric == "bits":
-        return kernel, Target("bits", double_error + BITS_MARGIN), double_error, False
-    if double_error > 0:
-        return kernel, Target("rmse", TARGET_FACTOR * double_error), double_error, False
-    exact = validation.reference.hi + validation.reference.lo
-    exact_rms = float(np.sqrt(np.mean(exact**2)))
-    if not (exact_rms > 0 and math.isfinite(exact_rms)):
-        raise PrecisecError(kernel.loc, "the double RMSE and the exact output are both 0 "
-                                        "on the sample; no relative target")
-    return kernel, Target("rmse", TARGET_FACTOR * 2.0**-kernel.baseline_bits * exact_rms), \
-        double_error, True
+
+        def baseline_error(metric: str) -> tuple[Sample, float]:
+            validation = Sample.draw(evaluator, samples, validation_seed(seed), metric=metric)
+            baseline = evaluator.emulate(uniform(kernel, kernel.baseline_bits),
+                                         validation.inputs)
+            return validation, validation.measure(baseline.outputs).value
+
+        if given is not None:
+            return kernel, given, baseline_error(given.metric)[1], False
+        if not np.any(unbounded(kernel)):
+            try:
+                validation, double_error = baseline_error("rmse")
+            except PrecisecError:  # an exact result that is not finite on the domain
+                validation, double_error = None, math.inf
+            if 0 < double_error < math.inf:
+                return kernel, Target("rmse", TARGET_FACTOR * double_error), double_error, \
+                    False
+            if validation is not None and double_error == 0:
+                exact = validation.reference.hi + validation.reference.lo
+                exact_rms = float(np.sqrt(np.mean(exact**2)))
+                if 0 < exact_rms < math.inf:
+                    return kernel, Target("rmse", TARGET_FACTOR * 2.0**-kernel.baseline_bits
+                                          * exact_rms), double_error, True
+        double_error = baseline_error("bits")[1]
+    return kernel, Target("bits", double_error + BITS_MARGIN), double_error, False
+
+
+class TimeLimit(Exception):
+    """Raised by SIGALRM in the process tuning an FPCore when its time is up; it unwinds
+    through the toolchain, which kills the programs it started."""
+
+
+def _alarm(signum: int, frame: object) -> None:
+    raise TimeLimit
 
 
 def tune_entry(file: str, text: str, index: int, name: str, samples: int,
-               seed: int) -> Result:
+               seed: int, limit: float | None = None) -> Result:
+    """`tune_fpcore`, stopped after `limit` seconds (None: no limit) where a signal can
+    stop it (the main thread of a process); then a row over the time limit."""
+    started = time.perf_counter()
+    if limit is None or threading.current_thread() is not threading.main_thread():
+        return tune_fpcore(file, text, index, name, samples, seed)
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return tune_fpcore(file, text, index, name, samples, seed)
+    except TimeLimit:
+        return Result(file, index, name, True, reason=f"over the time limit of {limit:g} s",
+                      stage="time limit", seconds=time.perf_counter() - started)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def tune_fpcore(file: str, text: str, index: int, name: str, samples: int,
+                seed: int) -> Result:
     """Tune FPCore number `index` of `text` (the file `file`) at its natural target
     through `flow.run` (which verifies the compiled C on the test sample). The job carries
     the text, so a cluster's workers need not see the corpus."""
@@ -222,7 +268,8 @@ def _status(r: Result) -> str:
     if r.reason is None:
         return "supported"
     where = f"{r.where}: " if r.where else ""
-    prefix = {"frontend": "unsupported", "internal": "internal error"}.get(
+    prefix = {"frontend": "unsupported", "internal": "internal error",
+              "time limit": "stopped"}.get(
         r.stage or "", "refused while tuning")
     return f"{prefix}: {where}{r.reason}"
 
@@ -242,6 +289,7 @@ def summary(results: list[Result]) -> dict:
         "supported": sum(r.supported for r in results),
         "tuned": len(tuned),
         "refused_while_tuning": sum(r.stage == "tuning" for r in results),
+        "over_limit": sum(r.stage == "time limit" for r in results),
         "within_target": sum(r.within_target for r in results),
         "zero_double": sum(r.zero_double for r in tuned),
         "metrics": Counter(r.metric for r in tuned),
@@ -274,13 +322,16 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "sample and compared with the exact reference; this is the *double error*, in the "
         "row's metric.",
         "3. **Target (the natural one).** The FPCore's own `:precisec-*` property if it has "
-        f"one. Otherwise, with an unbounded argument: Herbie's *bits* of error (mean "
-        f"log2(1 + ulp distance), docs/method.md §10), {BITS_MARGIN:g} bits above the "
-        f"baseline's (the factor {TARGET_FACTOR:g}). Otherwise an *RMSE* {TARGET_FACTOR:g} × "
+        f"one. Otherwise an *RMSE* {TARGET_FACTOR:g} × "
         "the double RMSE: a budget a little looser than double, so the tuner has room to "
         "lower precisions. When the double RMSE is 0 (every operation exact in double on "
         f"the sample), the target is {TARGET_FACTOR:g} × 2^-53 (2^-24 for binary32) × the "
-        "RMS of the exact output instead; such rows are marked †.",
+        "RMS of the exact output instead; such rows are marked †. When the absolute error "
+        "has no finite, nonzero scale (an unbounded argument, an exact result that is not "
+        "finite somewhere on the domain, a double RMSE that is not finite, or an exact "
+        f"output that is 0 everywhere): Herbie's *bits* of error (mean "
+        f"log2(1 + ulp distance), docs/method.md §10), {BITS_MARGIN:g} bits above the "
+        f"baseline's (the factor {TARGET_FACTOR:g}).",
         "4. **Tune** (noise model by SGD, mapping to bits, refinement against exact "
         "emulation on the same validation sample, in the target's metric) and emit the "
         "MPFR C.",
@@ -323,7 +374,8 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         f"* FPCores: **{s['fpcores']}** in {s['files']} "
         f"file{'' if s['files'] == 1 else 's'}.",
         f"* Supported by the frontend: **{s['supported']}**; tuned and verified: "
-        f"**{s['tuned']}**; refused while tuning: {s['refused_while_tuning']}.",
+        f"**{s['tuned']}**; refused while tuning: {s['refused_while_tuning']}; over the "
+        f"time limit: {s['over_limit']}.",
         f"* Within target (measured from the compiled C): **{s['within_target']} of "
         f"{s['tuned']}**.",
         "* Targets of the tuned FPCores: " + (", ".join(
@@ -384,6 +436,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--samples", type=positive_int, default=DEFAULT_SAMPLES,
                      help=f"inputs per sample (default {DEFAULT_SAMPLES})")
     top.add_argument("--seed", type=seed_value, default=0, help="random seed (default 0)")
+    top.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT, metavar="S",
+                     help="seconds per FPCore before it is stopped and recorded as over the "
+                          f"time limit (default {DEFAULT_TIME_LIMIT:g})")
     return top
 
 
@@ -415,7 +470,8 @@ def run(args: argparse.Namespace) -> int:
         for e in entries:
             order.append((file, e.index))
             if e.supported:
-                jobs.append((file, text, e.index, e.name, args.samples, args.seed))
+                jobs.append((file, text, e.index, e.name, args.samples, args.seed,
+                             args.time_limit))
             else:
                 results[file, e.index] = Result(
                     file, e.index, e.name, False, reason=e.reason or "unsupported",

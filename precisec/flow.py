@@ -281,7 +281,8 @@ def analysis_of(kernel: Kernel, target: float | Target, options: Options) -> Ana
     """`precisec analyze`: the analysis on the validation sample."""
     goal = as_target(target)
     with Evaluator(kernel) as evaluator:
-        return analyze(evaluator, goal, validation_sample(evaluator, goal, options))
+        return analyze(evaluator, goal, validation_sample(evaluator, goal, options),
+                       options.allow_unsampled, options.tune_conditions)
 
 
 def validation_sample(evaluator: Evaluator, goal: Target, options: Options) -> Sample:
@@ -309,7 +310,8 @@ def run(kernel: Kernel, target: float | Target, source: str,
         validation = validation_sample(evaluator, goal, options)
         seconds["reference"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        analysis = analyze(evaluator, goal, validation)
+        analysis = analyze(evaluator, goal, validation, options.allow_unsampled,
+                           options.tune_conditions)
         seconds["analysis"] = time.perf_counter() - clock
         tuning = None
         if native and options.native_start == "optimum":

@@ -78,8 +78,12 @@ def mean_bits(bits: tuple[int, ...] | list[int]) -> float:
 
 
 def smallest_uniform_bits(evaluator: Evaluator, target: float, sample: Sample,
-                          sens: np.ndarray, model_target: float | None = None) -> int | None:
-    """Fewest bits that, given to every operation, meet the target on the sample.
+                          sens: np.ndarray, model_target: float | None = None,
+                          least: np.ndarray | None = None) -> int | None:
+    """Fewest bits that, given to every operation (no fewer than its floor `least`),
+    meet the target on the sample. The floor matters for while loops: a loop counter
+    rounded to a few bits stops counting, and the loop would run to its cap on every
+    input (docs/method.md §1).
 
     The first-order model's uniform precision p₀ = ½·log2(k²·ΣS/τ²) is usually within a
     bit or two of the answer, so the search gallops outward from it (p₀, p₀ ± 1, ± 3,
@@ -92,7 +96,9 @@ def smallest_uniform_bits(evaluator: Evaluator, target: float, sample: Sample,
 
     @cache
     def meets(bits: int) -> bool:
-        outputs = evaluator.emulate(uniform(kernel, bits), sample.inputs).outputs
+        allocation = uniform(kernel, bits) if least is None else tuple(
+            int(b) for b in np.maximum(bits, least))
+        outputs = evaluator.emulate(allocation, sample.inputs).outputs
         return sample.measure(outputs).value <= target
 
     total = float(np.sum(sens))
@@ -192,9 +198,11 @@ class Analysis:
                 for k, site in enumerate(self.kernel.sites)]
 
 
-def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Analysis:
+def analyze(evaluator: Evaluator, target: float | Target, sample: Sample,
+            allow_unsampled: bool = False, tune_conditions: bool = False) -> Analysis:
     """Sensitivities, the baseline (all double, or all single for float kernels),
-    the smallest uniform precision and the first-order optimum. A relative target's
+    the smallest uniform precision above the refinement floor (`coverage.floor`, with
+    the options `tune` gets) and the first-order optimum. A relative target's
     model inputs are the sample rows where the relative model is finite everywhere."""
     kernel = evaluator.kernel
     goal = as_target(target)
@@ -220,8 +228,9 @@ def analyze(evaluator: Evaluator, target: float | Target, sample: Sample) -> Ana
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
     counts, shares = site_coverage(kernel, sample.inputs, sample.reference,
                                    None if strata is None else strata.weights())
+    least = floor(kernel, counts, allow_unsampled, tune_conditions).bits
     return Analysis(kernel, goal.value, sens, baseline,
-                    smallest_uniform_bits(evaluator, goal.value, sample, sens, tau),
+                    smallest_uniform_bits(evaluator, goal.value, sample, sens, tau, least),
                     first_order_optimum(sens, tau), goal.metric, pool, executions=counts,
                     shares=None if strata is None else shares,
                     stratified=() if strata is None else strata.sites)
