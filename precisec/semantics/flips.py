@@ -162,15 +162,16 @@ def boundary_moments(gaps: np.ndarray, near: np.ndarray, own: np.ndarray,
     sample (gap d, moments `own`) and its projection (gap d* = `near`, moments
     `projected`): H(0) = H* − (H − H*)·d*²/(d² − d*²), within [0, max(H, H*)]. Noise
     proportional to the gap (H = c·d²) vanishes there exactly, smooth noise is kept to
-    second order in the residual d*. The projection's moments where the two squared gaps
-    do not separate; the sample's own where the projection is not finite."""
+    second order in the residual d*. A sample whose Newton step does not approach the
+    boundary (at an extremum of the gap, where the step leaves for far away), or whose
+    extrapolation is not finite, contributes nothing: it says nothing about the boundary."""
     d2, near2 = (gaps**2)[..., None], (near**2)[..., None]
-    apart = np.isfinite(near2) & (d2 > near2)
+    closer = np.isfinite(near2) & (d2 > near2)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        slope = np.where(apart, (own - projected) / np.where(apart, d2 - near2, 1.0), 0.0)
+        slope = np.where(closer, (own - projected) / np.where(closer, d2 - near2, 1.0), 0.0)
         extrapolated = np.clip(projected - slope * near2, 0.0, np.maximum(own, projected))
-    finite = np.all(np.isfinite(extrapolated), axis=-1, keepdims=True)
-    return np.where(finite, extrapolated, own)
+    usable = closer & np.all(np.isfinite(extrapolated), axis=-1, keepdims=True)
+    return np.where(usable, extrapolated, 0.0)
 
 
 def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -35,6 +35,7 @@ import numpy as np
 import optax
 
 from precisec.ir import Kernel, executions
+from precisec.semantics.flips import FlipTable, flip_mse, flip_table
 from precisec.semantics.noise import configure_jax, model_for, site_moments
 from precisec.tune.mapper import K_ROUNDING, first_order_optimum
 
@@ -61,6 +62,8 @@ class TrainingResult:
     steps: int
     converged: bool
     final_mse_ratio: float
+    flip_sites: tuple[int, ...] = ()
+    """The sites whose noise can flip a priced branch (`precisec.semantics.flips`)."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,9 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
     if n_sites == 0:
         return TrainingResult(np.zeros(0), 0, True, 0.0)
     log_tau2 = 2.0 * math.log(target)
+    moment_inputs = jax.random.fold_in(jax.random.key(seed), 1)
+    table = None if relative or not kernel.n_branches else \
+        flip_table(kernel, np.asarray(_draw(kernel, moment_inputs, MOMENT_SAMPLES, pool)))
     if sum(executions(kernel)) <= MONTE_CARLO_LIMIT and not relative:
         constraint, data = _monte_carlo(kernel, log_tau2, config, relative, pool), ()
         total = float(np.sum(sens))
@@ -102,8 +108,7 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         start = math.log(target) - 0.5 * math.log(total) if total > 0 else THETA_MAX
         theta = jnp.full(n_sites, min(max(start, THETA_MIN), THETA_MAX))
     else:
-        inputs = _draw(kernel, jax.random.fold_in(jax.random.key(seed), 1), MOMENT_SAMPLES,
-                       pool)
+        inputs = _draw(kernel, moment_inputs, MOMENT_SAMPLES, pool)
         moments = site_moments(kernel, np.asarray(inputs), config.significand_aware, relative)
         moments = moments[np.all(np.isfinite(moments), axis=1)]
         if relative:
@@ -114,7 +119,10 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         bits = first_order_optimum(np.asarray(sens, dtype=float), target)
         theta = jnp.clip(jnp.log(K_ROUNDING * jnp.exp2(-jnp.asarray(bits))),
                          THETA_MIN, THETA_MAX)
-    return _optimise(constraint, data, theta, seed, config)
+    if table is None:
+        return _optimise(constraint, data, theta, seed, config)
+    result = _optimise(_with_flips(constraint, log_tau2), (data, table), theta, seed, config)
+    return replace(result, flip_sites=tuple(int(k) for k in np.flatnonzero(table.sites())))
 
 
 def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:
@@ -157,6 +165,18 @@ def _moments(log_tau2: float) -> Constraint:
         return jnp.log(jnp.maximum(mse, TINY_MSE)) - log_tau2
 
     return constraint
+
+
+def _with_flips(constraint: Constraint, log_tau2: float) -> Constraint:
+    """g with the expected cost of flipped branches added to the MSE; data is the inner
+    constraint's data and the flip table."""
+
+    def priced(theta: jax.Array, key: jax.Array, data: tuple[Any, FlipTable]) -> jax.Array:
+        inner, table = data
+        flips = jnp.maximum(flip_mse(jnp.exp(theta), table), TINY_MSE)
+        return jnp.logaddexp(constraint(theta, key, inner), jnp.log(flips) - log_tau2)
+
+    return priced
 
 
 def _log_mean(moments: np.ndarray, n_sites: int) -> np.ndarray:

@@ -327,9 +327,14 @@ def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sa
     seconds["training"] = time.perf_counter() - clock
     clock = time.perf_counter()
     least = floor(kernel, analysis.executions, allow_unsampled, tune_conditions)
+    least_bits = least.bits.copy()
+    if tune_conditions and training.flip_sites:
+        # a sample sees a rare flip only by luck: the flip-aware model's bits are the floor
+        flipping = list(training.flip_sites)
+        least_bits[flipping] = np.maximum(least_bits[flipping], np.array(start)[flipping])
     refinement = refine(lambda bits: evaluator.emulate(bits, validation.inputs).outputs,
                         goal.value, start, analysis.sensitivities, validation.reference,
-                        metric=validation.metric, floor=least.bits)
+                        metric=validation.metric, floor=least_bits)
     if refinement is None:
         raise unreachable(kernel, goal)
     seconds["refinement"] = time.perf_counter() - clock

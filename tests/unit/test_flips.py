@@ -1,0 +1,168 @@
+"""The flip cost of branches in the noise model (precisec.semantics.flips): it matches a
+Monte-Carlo count of the model's own flips times the squared jump, it is differentiable in
+σ with a nonzero gradient for the sites that can flip a branch and none for the others,
+and it handles the cases the estimate has to get right (noise proportional to the gap,
+a side undefined on the sample, branches it does not price)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.scipy.stats import norm
+
+from precisec.frontend.c import parse_c
+from precisec.ir import Kernel
+from precisec.semantics.flips import flip_mse, flip_probability, flip_table, priced_branches
+from precisec.semantics.noise import configure_jax, model_for
+from precisec.semantics.perturbed import Draws, Watch
+
+SQUARE = """\
+#pragma precisec range(x, 0, 1)
+double square(double x) {
+    double y;
+    if (x * x > 0.25) {
+        y = x + 1.0;
+    } else {
+        y = x - 1.0;
+    }
+    return y;
+}
+"""
+CANCELLING = """\
+#pragma precisec range(x, 0, 10)
+double flip(double x) {
+    double y;
+    if (x * x - x >= 0.0) {
+        y = x * 0.5 + 1.0;
+    } else {
+        y = x * 0.5 - 1.0;
+    }
+    return y;
+}
+"""
+
+
+def kernel(source: str) -> Kernel:
+    return parse_c(source, "k.c")
+
+
+def uniform(k: Kernel, count: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(k.lows, k.highs, (count, len(k.lows)))
+
+
+def monte_carlo_flips(k: Kernel, sigma: np.ndarray, draws: int, seed: int) -> float:
+    """Mean over inputs and noise of [the model's noisy gap has the other sign]·J², J = 2
+    (the jump of SQUARE's result between its sides)."""
+    model = model_for(k)
+    branches = priced_branches(k)
+
+    def flipped(x: jax.Array, eps: jax.Array) -> jax.Array:
+        watch = Watch(branches, {}, {})
+        model(x, jnp.asarray(sigma), Draws(eps, model.starts, model.sizes), watch)
+        gap, delta, _ = watch.seen[0]
+        return jnp.sign(gap + delta) != jnp.sign(gap)
+
+    count = jax.jit(lambda xs, eps: jnp.sum(jax.vmap(flipped)(xs, eps)))
+    chunk, total = 2**20, 0
+    for index in range(draws // chunk):
+        rng = np.random.default_rng([seed, index])
+        xs = rng.uniform(k.lows, k.highs, (chunk, 1))
+        total += int(count(jnp.asarray(xs), jnp.asarray(rng.standard_normal(
+            (chunk, model.layout.size)))))
+    return 4.0 * total / (draws // chunk * chunk)
+
+
+@pytest.mark.parametrize("bits", [3, 7])
+def test_flip_term_matches_a_monte_carlo_count_of_flips(bits: int) -> None:
+    """σ ≫ h (each sample's Φ(−|d|/σ_d)) and σ ≪ h (the smoothed boundary density)."""
+    configure_jax()
+    k = kernel(SQUARE)
+    sigma = np.full(len(k.sites), 2.0**-bits)
+    table = flip_table(k, uniform(k, 65536))
+    assert table is not None
+    predicted = float(flip_mse(jnp.asarray(sigma), table))
+    counted = monte_carlo_flips(k, sigma, 2**22, seed=bits)
+    assert counted > 0
+    assert predicted == pytest.approx(counted, rel=0.15)
+
+
+def test_gradient_is_finite_and_nonzero_for_the_sites_that_can_flip() -> None:
+    configure_jax()
+    k = kernel(SQUARE)
+    table = flip_table(k, uniform(k, 4096))
+    assert table is not None
+    theta = jnp.full(len(k.sites), math.log(2.0**-20))
+    grad = np.asarray(jax.grad(lambda t: flip_mse(jnp.exp(t), table))(theta))
+    ops = [site.op for site in k.sites]
+    assert np.all(np.isfinite(grad))
+    assert grad[ops.index("mul")] > 0  # the square decides the branch
+    assert np.all(grad[[i for i, op in enumerate(ops) if op != "mul"]] == 0)
+
+
+def test_noise_proportional_to_the_gap_cannot_flip() -> None:
+    """x*x - x >= 0: the subtraction's own rounding keeps the gap's sign, so only the
+    square can flip the branch (the moments are taken at the boundary)."""
+    configure_jax()
+    k = kernel(CANCELLING)
+    table = flip_table(k, uniform(k, 2048))
+    assert table is not None
+    square, difference = (next(i for i, s in enumerate(k.sites) if s.loc.col == col)
+                          for col in (11, 15))
+    sites = table.sites()
+    assert sites[square] and not sites[difference]
+    assert np.sum(sites) == 1
+
+
+def test_small_and_large_deviation_limits() -> None:
+    configure_jax()
+    gap, deviation = jnp.asarray(0.3), jnp.asarray(0.2)
+    assert float(flip_probability(gap, deviation, jnp.asarray(1e-12))) == pytest.approx(
+        float(norm.cdf(-0.3 / 0.2)), rel=1e-9)
+    h, tiny = jnp.asarray(0.5), jnp.asarray(1e-30)
+    assert float(flip_probability(gap, tiny, h)) == pytest.approx(
+        math.sqrt(2 / math.pi) * 1e-30 * float(norm.pdf(0.3 / 0.5)) / 0.5, rel=1e-9)
+    assert float(flip_probability(gap, jnp.asarray(0.0), h)) == 0.0
+
+
+def test_a_side_undefined_on_the_sample_costs_the_worst_finite_jump() -> None:
+    configure_jax()
+    k = kernel("""\
+#pragma precisec range(x, 0, 1)
+double root(double x) {
+    double y;
+    if (x * 3.0 - 1.0 > 0.0) {
+        y = sqrt(x * 3.0 - 1.0);
+    } else {
+        y = x;
+    }
+    return y;
+}
+""")
+    xs = uniform(k, 2048)
+    table = flip_table(k, xs)
+    assert table is not None
+    jumps = table.jumps[:, 0]
+    assert np.all(np.isfinite(jumps))
+    below = xs[:, 0] < 1 / 3 - 1e-9
+    assert np.all(jumps[below] == np.max(jumps[~below]))
+    assert float(flip_mse(jnp.full(len(k.sites), 2.0**-10), table)) > 0
+
+
+@pytest.mark.parametrize("source", [
+    # compares an input with a literal: no rounding reaches the gap
+    "#pragma precisec range(x, -1, 1)\ndouble f(double x) {\n"
+    "    return x < 0.0 ? x * x : x * 3.0;\n}\n",
+    # a branch inside a loop is not priced
+    "#pragma precisec range(x, 0, 1)\ndouble f(double x) {\n    double s = 0.0;\n"
+    "    for (int i = 0; i < 3; i++) {\n        if (s * x < 0.5) { s = s + x; }\n    }\n"
+    "    return s;\n}\n",
+])
+def test_branches_without_a_priced_flip_give_no_table(source: str) -> None:
+    configure_jax()
+    k = kernel(source)
+    assert k.n_branches > 0
+    assert flip_table(k, uniform(k, 256)) is None
