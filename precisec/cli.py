@@ -26,6 +26,7 @@ from precisec.report import (
     analysis_json,
     analysis_summary,
     bound_rows,
+    extreme_notes,
     measurement_json,
     native_report,
     print_table,
@@ -142,7 +143,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.kernel}: {kernel.name}, {len(kernel.sites)} rounding operations, "
           f"target {target.name} {target.value:.3g}, {args.samples} inputs (seed {args.seed})")
-    print("\n".join(rows_text(analysis, None)))
+    print("\n".join([*rows_text(analysis, None), *extreme_notes(args.kernel, analysis)]))
     print_table([*analysis_summary(analysis),
                   *bound_rows(all_double, None, f"all-{kernel.precision} sound bound"),
                   *bound_rows(optimum, None, "first-order optimum sound bound")])

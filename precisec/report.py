@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from precisec import flow
     from precisec.semantics.bound import Bound
     from precisec.tune.metrics import Target
-    from precisec.tune.tuner import Analysis
+    from precisec.tune.tuner import Analysis, OperationRow
 
 
 def measurement_json(m: Measurement) -> dict[str, float | int | str]:
@@ -39,7 +40,7 @@ def rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
     header += f"{'executed':>10}"
     lines = [header]
     for row in analysis.rows(bits, budget_used):
-        text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{row.sensitivity:>13.3e}"
+        text = (f"  {f'{row.line}:{row.col}':<10}{row.op:<8}{sensitivity_text(row):>13}"
                 f"{row.double_share:>13.1%} ")
         if row.bits is not None and row.budget_share is not None:
             text += f"{row.bits:>6}{row.budget_share:>13.1%} "
@@ -47,6 +48,38 @@ def rows_text(analysis: Analysis, bits: tuple[int, ...] | None,
             text += f"{executed_text(row.executed):>9} "
         lines.append(text)
     return lines
+
+
+def sensitivity_text(row: OperationRow) -> str:
+    """The sensitivity as %.3e, from its log2 where it exceeds the double range."""
+    if row.log2_sensitivity is None or math.isfinite(row.sensitivity):
+        return f"{row.sensitivity:.3e}"
+    if not math.isfinite(row.log2_sensitivity):
+        return f"{0.0:.3e}"
+    exponent = math.floor(row.log2_sensitivity * math.log10(2.0))
+    mantissa = 10 ** (row.log2_sensitivity * math.log10(2.0) - exponent)
+    if round(mantissa, 3) >= 10:
+        mantissa, exponent = mantissa / 10, exponent + 1
+    return f"{mantissa:.3f}e+{exponent}"
+
+
+def extreme_notes(path: str, analysis: Analysis) -> list[str]:
+    """A located note when the sensitivities are shown from log2 figures (`tune.extreme`)."""
+    logs = analysis.log_sensitivities
+    if logs is None:
+        return []
+    loc = analysis.kernel.loc
+    return [f"{path}:{loc.line}:{loc.col}: note: sensitivities exceed the double range; "
+            f"shown from their log2 on {logs.used} of {logs.count} inputs (those with "
+            "results below 2^1021 in magnitude)"]
+
+
+def operation_json(row: OperationRow) -> dict[str, object]:
+    """A report row; a sensitivity beyond the double range is null, its log2 given."""
+    fields = dict(row.__dict__)
+    if not math.isfinite(row.sensitivity):
+        fields["sensitivity"] = None
+    return fields
 
 
 def executed_text(share: float) -> str:
@@ -120,7 +153,7 @@ def analysis_json(analysis: Analysis, bits: tuple[int, ...] | None = None,
     return {
         "kernel": analysis.kernel.name,
         **target_json(analysis.goal),
-        "operations": [row.__dict__ for row in analysis.rows(bits, budget_used)],
+        "operations": [operation_json(row) for row in analysis.rows(bits, budget_used)],
         **({"double_rmse": baseline.rmse} if baseline.metric == "rmse" else
            {"double_error": baseline.value}),
         "double_max_error": baseline.max_error,

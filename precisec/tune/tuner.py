@@ -20,6 +20,7 @@ from precisec.ir import Kernel, executions
 from precisec.semantics import noise
 from precisec.semantics.compiled import Evaluator
 from precisec.semantics.interpret import context
+from precisec.tune import extreme
 from precisec.tune.coverage import floor, site_coverage
 from precisec.tune.mapper import (
     K_ROUNDING,
@@ -140,6 +141,8 @@ class OperationRow:
     bits: int | None = None
     budget_share: float | None = None
     executed: float | None = None
+    log2_sensitivity: float | None = None
+    """log2 of the sensitivity, given when some exceed the double range."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,9 @@ class Analysis:
     stratified: tuple[int, ...] = ()
     """The sites the plain draw ran too rarely, for which stratified inputs were added
     (`precisec.tune.strata`)."""
+    log_sensitivities: extreme.LogSensitivities | None = field(default=None, repr=False,
+                                                              compare=False)
+    """log2 of the sensitivities when some exceed the double range (`tune.extreme`)."""
 
     @property
     def optimum_mean_bits(self) -> float:
@@ -182,6 +188,8 @@ class Analysis:
         their first-order contributions k²·S_i·4^-p_i (so the shares add up to it);
         `executed`, the share of the validation inputs that run the site."""
         total = float(np.sum(self.sensitivities)) or 1.0
+        logs = self.log_sensitivities
+        double_shares = self.sensitivities / total if logs is None else extreme.shares(logs.log2)
         shares = None
         executed = None if self.executions is None else self.executions / self.baseline.count
         if self.shares is not None:
@@ -191,10 +199,11 @@ class Analysis:
             with np.errstate(invalid="ignore"):  # infinite sensitivities: NaN shares
                 shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
         return [OperationRow(k, site.loc.line, site.loc.col, site.op,
-                             float(self.sensitivities[k]), float(self.sensitivities[k]) / total,
+                             float(self.sensitivities[k]), float(double_shares[k]),
                              None if bits is None else int(bits[k]),
                              None if shares is None else float(shares[k]),
-                             None if executed is None else float(executed[k]))
+                             None if executed is None else float(executed[k]),
+                             None if logs is None else float(logs.log2[k]))
                 for k, site in enumerate(self.kernel.sites)]
 
 
@@ -228,12 +237,16 @@ def analyze(evaluator: Evaluator, target: float | Target, sample: Sample,
         evaluator.emulate(uniform(kernel, kernel.baseline_bits), sample.inputs).outputs)
     counts, shares = site_coverage(kernel, sample.inputs, sample.reference,
                                    None if strata is None else strata.weights())
+    logs = None if goal.relative or np.all(np.isfinite(sens)) else \
+        extreme.log2_sensitivities(kernel, inputs, sample.reference.hi[:len(inputs)])
     least = floor(kernel, counts, allow_unsampled, tune_conditions).bits
     return Analysis(kernel, goal.value, sens, baseline,
                     smallest_uniform_bits(evaluator, goal.value, sample, sens, tau, least),
-                    first_order_optimum(sens, tau), goal.metric, pool, executions=counts,
-                    shares=None if strata is None else shares,
-                    stratified=() if strata is None else strata.sites)
+                    first_order_optimum(sens, tau) if logs is None
+                    else extreme.scaled_optimum(logs.log2, tau), goal.metric, pool,
+                    executions=counts, shares=None if strata is None else shares,
+                    stratified=() if strata is None else strata.sites,
+                    log_sensitivities=logs)
 
 
 def stratified_sensitivities(kernel: Kernel, sample: Sample, drawn: int) -> np.ndarray:

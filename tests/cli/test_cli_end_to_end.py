@@ -316,3 +316,27 @@ def test_a_seed_beyond_64_bits_is_accepted_and_deterministic() -> None:
 
     assert figures(json.loads(first.stdout)) == figures(json.loads(second.stdout))
     assert json.loads(first.stdout)["double_rmse"] > 0
+
+
+def test_analyze_near_dbl_max_prints_finite_figures(tmp_path: Path) -> None:
+    """Results near ±DBL_MAX: the sensitivities exceed the double range, so they are shown
+    from their log2 with a located note; no inf or nan anywhere, and a first-order optimum
+    near the 56 bits that ½·log2(n·k²·S/τ²) gives, not the 512-bit cap."""
+    source = tmp_path / "huge.c"
+    source.write_text("#pragma precisec range(x, -1.7e308, 1.7e308)\n"
+                      "#pragma precisec rmse(1e290)\n"
+                      "double f(double x) {\n    return x * 0.5;\n}\n")
+    text = run_cli("analyze", str(source), "--samples", "300")
+    assert text.returncode == 0, text.stderr
+    assert not re.search(r"inf|nan", text.stdout, re.I), text.stdout
+    assert re.search(r"^\s*4:14\s+mul\s+\d\.\d{3}e\+61\d\s+100\.0%", text.stdout, re.M)
+    assert re.search(rf"^{re.escape(str(source))}:3:8: note: sensitivities exceed the double "
+                     r"range; shown from their log2 on \d+ of 300 inputs", text.stdout, re.M)
+    optimum = float(re.search(r"first-order optimum mean bits\s+([\d.]+)", text.stdout)[1])
+    assert 50 < optimum < 60
+    report = run_cli("analyze", str(source), "--samples", "300", "--json")
+    assert report.returncode == 0 and report.stderr == ""
+    assert not re.search(r"inf|nan", report.stdout, re.I)
+    row = json.loads(report.stdout)["operations"][0]
+    assert row["sensitivity"] is None and 2030 < row["log2_sensitivity"] < 2050
+    assert row["double_share"] == 1.0
