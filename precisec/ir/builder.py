@@ -94,11 +94,13 @@ class Builder:
         return outs
 
     def while_loop(self, init: Sequence[Atom], cond: Region, body: Region, loc: SourceLoc,
-                   cap: int = WHILE_CAP) -> tuple[Var, ...]:
-        """Emit a while loop (numbered here); returns its final carried values."""
+                   cap: int | None = None) -> tuple[Var, ...]:
+        """Emit a while loop (numbered here) under `cap`, stated, or the default
+        `WHILE_CAP` when None; returns its final carried values."""
         outs = tuple(Var(atom_type(a), atom_shape(a), p.hint)
                      for a, p in zip(init, body.params, strict=True))
-        self.emit(While(tuple(init), cond, body, outs, cap, loc, self.n_whiles))
+        self.emit(While(tuple(init), cond, body, outs, WHILE_CAP if cap is None else cap, loc,
+                        self.n_whiles, cap is not None))
         self.n_whiles += 1
         return outs
 

@@ -141,7 +141,9 @@ class While:
     (its parameters) to the next carried values; `outs` are the final ones (`init` when
     the condition fails at once). The condition is not evaluated once `cap` iterations
     ran, so its sites run trips + 1 times, or `cap` times at the cap. `number` numbers the
-    loop (0..n_whiles-1) for trip-count traces."""
+    loop (0..n_whiles-1) for trip-count traces. `stated`: the source stated the cap; a
+    loop under the default cap (`WHILE_CAP`) that reaches it in the exact reference is
+    refused there (docs/method.md §1), a stated cap is the loop's semantics."""
 
     init: tuple[Atom, ...]
     cond: Region
@@ -150,6 +152,7 @@ class While:
     cap: int
     loc: SourceLoc
     number: int
+    stated: bool = False
 
     @property
     def carried(self) -> tuple[Var, ...]:

@@ -16,7 +16,10 @@ and any sample whose values leave the range where doubles are exact is recompute
 the MPFR kernel. The exact reference is `interpret.run` with
 `exact_bits` as double-double (hi + lo), and checks itself: every sample is recomputed at
 1.5 times the precision, and samples whose results, decisions or while-loop trip counts
-move are escalated until two precisions agree, up to `MAX_BITS`.
+move are escalated until two precisions agree, up to `MAX_BITS`. A while loop under the
+default cap that reaches it in the exact reference stops the program at that sample
+(docs/method.md §1), so a loop that does not finish is refused after one sample's
+iterations, not the whole sample's.
 
 It stays one module (just over ~500 lines): the program's writer and the `Evaluator` that
 runs it share one file layout (inputs, precision table, results and hashes), which is
@@ -40,7 +43,7 @@ from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import MpfrDialect, Slot, bind_parameters
 from precisec.backend.storage import Precisions, array_groups, compute_widths
 from precisec.errors import PrecisecError
-from precisec.ir.core import Atom, Eqn, Input, Kernel
+from precisec.ir.core import Atom, Eqn, Input, Kernel, While, walk
 from precisec.toolchain import (
     BRANCH_HASH_C,
     TRIPS_HASH_C,
@@ -76,11 +79,20 @@ _PRELUDE = """\
 #include <mpfr.h>
 {hash}uint64_t pc_branch_hash;
 {trips}uint64_t pc_trip_hash;
+#undef PRECISEC_TRIPS
+#define PRECISEC_TRIPS(w, n) (pc_capped((w), (n)), PC_TRIP_HASH(w, n))
 {doubles}
 static long pc_prec[{table}];
 static long pc_exact, pc_round_arguments, pc_sample, pc_fast;
 static mpfr_t pc_final, pc_residual;
 static jmp_buf pc_jump;
+static const long pc_default_caps[] = {{{caps}}};  /* 0: the loop's cap is stated */
+static void pc_capped(int w, long n)
+{{
+    if (!pc_exact || pc_default_caps[w] == 0 || n < pc_default_caps[w]) return;
+    fprintf(stderr, "precisec-cap %d %ld\\n", w, pc_sample);
+    exit(3);
+}}
 static void pc_domain(int k, mpfr_srcptr v)
 {{
     if (pc_exact == 2) longjmp(pc_jump, 1);  /* discarding: the sample's results are NaN */
@@ -227,6 +239,12 @@ class _Program:
     fast: bool  # whether the double kernel exists
 
 
+def whiles(kernel: Kernel) -> list[While]:
+    """The kernel's while loops by number."""
+    return sorted((s for s in walk(kernel.body) if isinstance(s, While)),
+                  key=lambda loop: loop.number)
+
+
 def _parts(lines: list[str], cuts: list[int]) -> list[list[str]]:
     """The body's lines in runs of at least PART_LINES, split only at cuts."""
     parts, start = [], 0
@@ -333,8 +351,12 @@ def _program(kernel: Kernel, groups: dict[int, int]) -> _Program:
     width, count = len(kernel.input_labels), len(kernel.result_labels)
     sites = max(len(kernel.sites), 1)
     source = "\n".join([
-        _PRELUDE.format(hash=BRANCH_HASH_C, trips=TRIPS_HASH_C, doubles=HELPERS_C,
-                        table=table, sites=sites, literals=max(len(literals), 1)),
+        _PRELUDE.format(hash=BRANCH_HASH_C, trips=TRIPS_HASH_C.replace(
+                            "#define PRECISEC_TRIPS(", "#define PC_TRIP_HASH("),
+                        doubles=HELPERS_C, table=table, sites=sites,
+                        literals=max(len(literals), 1), caps=", ".join(
+                            "0" if loop.stated else str(loop.cap) for loop in whiles(kernel))
+                        or "0"),
         *dialect.declarations("static "), "", *mpfr_lines, *double_lines,
         _MAIN.format(table=table, row=max(width, 1), res=max(2 * count, 1), width=width,
                      results=count, sites=len(kernel.sites),
@@ -508,5 +530,12 @@ class Evaluator:
             point = self._point(inputs[int(words[2])])
             return PrecisecError(eqn.loc, f"'{eqn.op}' has a non-finite result ({words[3]}) on "
                                           f"the input domain, at {point}")
+        if failed.returncode == 3 and len(words) == 3 and words[0] == "precisec-cap":
+            loop = whiles(self.kernel)[int(words[1])]
+            return PrecisecError(loop.loc, f"the while loop does not finish within its cap of "
+                                 f"{loop.cap} iterations in the exact reference, at "
+                                 f"{self._point(inputs[int(words[2])])}; bound the inputs "
+                                 "that keep it running, or state a cap (FPCore "
+                                 ":precisec-cap N, C #pragma precisec cap(N))")
         detail = f": {failed.stderr.strip()}" if failed.stderr.strip() else ""
         return PrecisecError(self.kernel.loc, f"the compiled evaluator {failed}{detail}")

@@ -17,6 +17,7 @@ from while_kernels import SERIES_C, newton_sqrt, random_while_kernels
 from precisec.backend.formats import DOUBLE, FLOAT
 from precisec.backend.mpfr import emit_mpfr
 from precisec.backend.native import emit_native
+from precisec.errors import PrecisecError
 from precisec.frontend.c import load_c
 from precisec.frontend.fpcore import parse_fpcore
 from precisec.ir.check import IRError, pretty, verify
@@ -96,6 +97,27 @@ def test_newton_trips_depend_on_the_input_and_the_cap_stops_the_loop() -> None:
     assert interpret.run(capped, [999.0], exact_bits=320).trips == [0, 2]
     # an unreachable tolerance at 10 bits: the loop runs to its cap
     assert interpret.run(capped, [999.0], [10] * len(capped.sites)).trips == [0, 2]
+
+
+def test_a_loop_that_reaches_the_default_cap_is_refused_by_the_exact_reference() -> None:
+    """The default cap is a safety stop: reaching it in the exact reference is a located
+    refusal at the loop, after the first such sample; a stated cap is the semantics."""
+    endless = parse_fpcore("(FPCore (x) :pre (<= 0 x 1)\n  (while* TRUE ([y x (* y 1/2)]) y))",
+                           "k")
+    assert not the_while(endless).stated
+    with Evaluator(endless) as evaluator, pytest.raises(PrecisecError) as info:
+        evaluator.exact(np.array([[0.5], [0.25]]))
+    assert (info.value.loc.line, info.value.loc.col) == (2, 3)
+    assert f"does not finish within its cap of {WHILE_CAP} iterations" in info.value.message
+    assert "at x=0.5;" in info.value.message
+    capped = newton_sqrt(cap=2)
+    assert the_while(capped).stated
+    with Evaluator(capped) as evaluator:
+        reference = evaluator.exact(np.array([[999.0]]))
+        assert reference.trips is not None
+        assert int(reference.trips[0]) == trace_hash([0, 2])
+        # emulation is never refused: a low precision may run to the cap
+        assert evaluator.emulate([10] * len(capped.sites), np.array([[999.0]])).trips is not None
 
 
 def test_newton_agrees_with_the_compiled_evaluator_and_its_trip_hashes() -> None:
