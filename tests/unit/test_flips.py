@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from branch_kernels import NEAR_CANCELLING, SQUARE
 from jax.scipy.stats import norm
 
 from precisec.frontend.c import parse_c
@@ -19,31 +20,6 @@ from precisec.ir import Kernel
 from precisec.semantics.flips import flip_mse, flip_probability, flip_table, priced_branches
 from precisec.semantics.noise import configure_jax, model_for
 from precisec.semantics.perturbed import Draws, Watch
-
-SQUARE = """\
-#pragma precisec range(x, 0, 1)
-double square(double x) {
-    double y;
-    if (x * x > 0.25) {
-        y = x + 1.0;
-    } else {
-        y = x - 1.0;
-    }
-    return y;
-}
-"""
-CANCELLING = """\
-#pragma precisec range(x, 0, 10)
-double flip(double x) {
-    double y;
-    if (x * x - x >= 0.0) {
-        y = x * 0.5 + 1.0;
-    } else {
-        y = x * 0.5 - 1.0;
-    }
-    return y;
-}
-"""
 
 
 def kernel(source: str) -> Kernel:
@@ -107,7 +83,7 @@ def test_noise_proportional_to_the_gap_cannot_flip() -> None:
     """x*x - x >= 0: the subtraction's own rounding keeps the gap's sign, so only the
     square can flip the branch (the moments are taken at the boundary)."""
     configure_jax()
-    k = kernel(CANCELLING)
+    k = kernel(NEAR_CANCELLING)
     table = flip_table(k, uniform(k, 2048))
     assert table is not None
     square, difference = (next(i for i, s in enumerate(k.sites) if s.loc.col == col)
