@@ -31,15 +31,10 @@ import numpy as np
 from flint import arb
 
 from precisec.ir import Kernel
-from precisec.ir.core import BOOL, INT, Atom, Cond, Eqn, Lit, Var, While
-from precisec.ir.walker import ARRAY_OPS, Env, RegionWalker
+from precisec.ir.core import BOOL, INT, Atom, Eqn, Lit, Var
+from precisec.ir.walker import ARRAY_OPS, Env
 from precisec.semantics.bound_rules import OTHER_RULES, RULES
-from precisec.semantics.bound_tape import (
-    Undecided,
-    Unsupported,
-    literal,
-    unsupported_reason,
-)
+from precisec.semantics.bound_tape import Forward, Undecided, Unsupported, literal
 from precisec.semantics.compiled import Evaluator
 from precisec.tune.coverage import MIN_EXECUTIONS, site_executions
 from precisec.tune.metrics import Strata
@@ -59,18 +54,19 @@ STREAM = 0x5354
 Cell = tuple[tuple[float, float], ...]
 
 
-class _Reach(RegionWalker):
-    """The exact real semantics on balls, marking the sites a path executes; undecided
-    branches follow `choices` (by occurrence on the path) or raise Undecided."""
+class _Reach(Forward):
+    """The exact real semantics on balls (no tape: values are the balls themselves),
+    marking the sites a path executes; branches are decided as the sound bound's forward
+    pass decides them (undecided ones follow `choices` or raise Undecided), and while
+    loops are Unsupported there too."""
 
     def __init__(self, kernel: Kernel, choices: dict[int, bool]) -> None:
+        super().__init__(kernel, [kernel.baseline_bits] * len(kernel.sites), True, choices)
         self.marks = np.zeros(len(kernel.sites), dtype=bool)
-        self.bits = kernel.baseline_bits
-        self.choices = choices
-        self.occurrence = 0
         self.work = 0
 
-    def value(self, atom: Atom, env: Env) -> object:
+    def value(self, atom: Atom, env: Env, bits: int | None = None,
+              site: int | None = None) -> object:
         if isinstance(atom, Var):
             return env[id(atom)]
         assert isinstance(atom, Lit)
@@ -78,7 +74,10 @@ class _Reach(RegionWalker):
             return int(atom.text)
         if atom.type == BOOL:
             return atom.text == "1"
-        return literal(atom.text, self.bits).exact
+        return literal(atom.text, self.kernel.baseline_bits).exact
+
+    def ball(self, atom: Atom, env: Env) -> object:
+        return self.value(atom, env)
 
     def eqn(self, eqn: Eqn, env: Env) -> object:
         self.work += 1
@@ -94,19 +93,6 @@ class _Reach(RegionWalker):
         if eqn.op in RULES:
             return RULES[eqn.op].value(*args)
         return OTHER_RULES[eqn.op](*args)
-
-    def decide(self, cond: Cond, env: Env) -> bool:
-        taken = self.value(cond.pred, env)
-        if taken is not None:
-            return bool(taken)
-        occurrence = self.occurrence
-        self.occurrence += 1
-        if occurrence not in self.choices:
-            raise Undecided(occurrence)
-        return self.choices[occurrence]
-
-    def while_loop(self, loop: While, env: Env) -> list[object]:
-        raise Unsupported(unsupported_reason(loop))
 
 
 @dataclass
