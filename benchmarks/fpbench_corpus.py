@@ -299,7 +299,8 @@ def summary(results: list[Result]) -> dict:
 
 
 def markdown(results: list[Result], corpus: str, seed: int, samples: int,
-             elapsed: float, commit: str | None = None) -> str:
+             elapsed: float, commit: str | None = None,
+             limit: float | None = DEFAULT_TIME_LIMIT) -> str:
     s = summary(results)
     at = f", precisec at {commit}" if commit else ""
     lines = [
@@ -344,7 +345,9 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "unreachable target, ...) is recorded as a refusal with its located message. "
         "*Ops* counts rounding operations; *mean bits* is the mean precision over them; "
         "*seconds* is the wall-clock time for one FPCore (baseline, tuning and "
-        "verification) on a shared machine.",
+        "verification) on a shared machine" + ("." if limit is None else
+        f"; an FPCore not done within {limit:g} s is stopped there and listed as over "
+        "the time limit, with the seconds it ran."),
         "",
         "## What the FPCore frontend accepts",
         "",
@@ -490,7 +493,8 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     args.out.parent.mkdir(parents=True, exist_ok=True)
     corpus_name = display_path(corpus)
-    text = markdown(ordered, corpus_name, args.seed, args.samples, elapsed, commit)
+    text = markdown(ordered, corpus_name, args.seed, args.samples, elapsed, commit,
+                    args.time_limit)
     write_atomically(args.out, text)
     s = summary(ordered)
     print(f"FPBench: {s['fpcores']} FPCores, {s['supported']} supported, {s['tuned']} tuned, "

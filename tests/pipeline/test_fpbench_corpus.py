@@ -4,7 +4,9 @@ reasons, a supported one tuned and verified within its target."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +39,21 @@ def test_a_small_corpus_report(tmp_path: Path) -> None:
     assert "| supported |" in rows[1] and "| yes |" in rows[1]
     assert f"unsupported: {corpus / 'c.fpcore'}:1:1:" in rows[2]
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_fpcore_over_the_time_limit_is_stopped_and_recorded() -> None:
+    """The per-FPCore limit stops the tuning (and the programs it started) and records a
+    row over the time limit with the seconds it ran."""
+    spec = importlib.util.spec_from_file_location(
+        "fpbench_corpus", ROOT / "benchmarks" / "fpbench_corpus.py")
+    assert spec is not None and spec.loader is not None
+    corpus = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = corpus  # its dataclasses look their module up
+    spec.loader.exec_module(corpus)
+    text = (SAMPLES / "verhulst.fpcore").read_text()
+    result = corpus.tune_entry("v.fpcore", text, 0, "verhulst", 2000, 0, 0.5)
+    assert (result.stage, result.reason) == ("time limit", "over the time limit of 0.5 s")
+    assert 0.5 <= result.seconds < 5 and not result.tuned
+    assert "stopped: over the time limit of 0.5 s" in corpus.markdown(
+        [result], "c", 0, 2000, 1.0, limit=0.5)
+    assert signal.getsignal(signal.SIGALRM) is signal.SIG_DFL
