@@ -70,8 +70,9 @@ def extreme_notes(path: str, analysis: Analysis) -> list[str]:
         return []
     loc = analysis.kernel.loc
     return [f"{path}:{loc.line}:{loc.col}: note: sensitivities exceed the double range; "
-            f"shown from their log2 on {logs.used} of {logs.count} inputs (those with "
-            "results below 2^1021 in magnitude)"]
+            f"shown from their log2, computed on the {logs.used} of {logs.count} inputs "
+            "with results below 2^1021 in magnitude and scaled by all inputs' mean square "
+            "result"]
 
 
 def operation_json(row: OperationRow) -> dict[str, object]:

@@ -7,8 +7,11 @@ finite there, and S_s = mean_x y(x)²·G_s(x), so log2 S_s comes out of them and
 exact results' log2 |y| by a log-mean-exp with no overflow: exact for one result, with
 the mean square of the results in place of each one's square otherwise (the moments are
 means over the results). Inputs whose results exceed 2^1021 have no finite figure either
-way and are left out (the report says how many were used). Analysis reports these,
-their shares, and the first-order optimum solved in units of a power of two.
+way (the model's weight 1/y is subnormal there, and XLA flushes it to 0): the mean over
+the others is scaled by the ratio of all inputs' mean square result to theirs (the
+ratio estimate, exact when the relative moments do not depend on the result's size), and
+the report says how many inputs were used. Analysis reports these, their shares, and the
+first-order optimum solved in units of a power of two.
 """
 
 from __future__ import annotations
@@ -61,7 +64,11 @@ def log2_sensitivities(kernel: Kernel, inputs: np.ndarray, results: np.ndarray
     usable = direct | scaled
     if not np.any(usable):
         return None
-    return LogSensitivities(log_mean_exp2(terms[usable]), int(np.sum(usable)), len(inputs))
+    # the ratio estimate: the inputs used, scaled by all inputs' mean square result
+    ratio = log_mean_exp2(log_squares[np.isfinite(log_squares), None])[0] - \
+        log_mean_exp2(log_squares[usable, None])[0]
+    return LogSensitivities(log_mean_exp2(terms[usable]) + ratio, int(np.sum(usable)),
+                            len(inputs))
 
 
 def scaled_optimum(log2_sens: np.ndarray, target: float) -> np.ndarray:

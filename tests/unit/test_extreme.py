@@ -34,8 +34,9 @@ def test_beyond_the_double_range_they_stay_finite() -> None:
         assert not np.all(np.isfinite(noise.sensitivities(k, inputs)))
     logs = log2_sensitivities(k, inputs, 0.5 * inputs)
     assert logs is not None and (logs.used, logs.count) == (2, 3)  # 8e307 > 2^1021: left out
-    # mean of (0.5·x)² over the two inputs used: 0.25·(1e614 + 4e614)/2
-    expected = np.log2(0.25 * 2.5) + 614 * np.log2(10.0)
+    # G = 1 on the two inputs used; scaled to all three: mean (0.5·x)² =
+    # 0.25·(1e614 + 4e614 + 256e614)/3
+    expected = np.log2(0.25 * 261 / 3) + 614 * np.log2(10.0)
     np.testing.assert_allclose(logs.log2, [expected], rtol=1e-12)
     assert log_mean_exp2(np.array([[2000.0], [2002.0]]))[0] == np.log2(2.5) + 2000
     assert log_mean_exp2(np.array([[-np.inf], [-np.inf]]))[0] == -np.inf
