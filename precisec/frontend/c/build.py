@@ -25,9 +25,10 @@ from precisec.frontend.c.syntax import (
     pragmas_for,
     type_names,
 )
-from precisec.frontend.pragmas import PrePragma, RangePragma, collect, maxerr_of
+from precisec.frontend.pragmas import PrePragma, RangePragma, cap_of, collect, maxerr_of
 from precisec.ir import REAL, Atom, Input, Kernel, Output, Param, Precondition, Var
 from precisec.ir.check import verify
+from precisec.ir.prune import prune
 
 
 def build_kernel(pre: Preprocessed, ast: c_ast.FileAST, function: str | None) -> Kernel:
@@ -54,7 +55,9 @@ def build_kernel(pre: Preprocessed, ast: c_ast.FileAST, function: str | None) ->
     helpers = {name: f for name, f in functions.items() if f is not func}
     pragmas = pragmas_for(func, list(functions.values()), pre)
     builder = Loops(pre, _precision(pre, func), helpers, _loc(pre, func.decl))
-    return verify(replace(_kernel(builder, func, pragmas), target_maxerr=maxerr_of(pragmas)))
+    builder.cap = cap_of(pragmas)
+    kernel = replace(_kernel(builder, func, pragmas), target_maxerr=maxerr_of(pragmas))
+    return verify(prune(kernel)[0])
 
 
 def _loc(pre: Preprocessed, node: c_ast.Node) -> SourceLoc:

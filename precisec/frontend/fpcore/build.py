@@ -53,6 +53,7 @@ from precisec.frontend.fpcore.reader import (
 from precisec.ir.builder import Builder
 from precisec.ir.check import verify
 from precisec.ir.core import BOOL, REAL, Atom, Eqn, Input, Kernel, Lit, Region, Var
+from precisec.ir.prune import prune
 from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
 
 _NEGATION = ARITH_UNARY["-"]
@@ -402,7 +403,9 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
                 target_metric="rmse" if goal is None else goal[0],
                 precondition=precondition)
             kernel = replace(kernel, target_maxerr=None if worst is None else worst[1])
-            return verify(kernel), body.site_bits
+            kernel, kept = prune(kernel)
+            bits = [body.site_bits[k] for k in kept] if body.site_bits else []
+            return verify(kernel), bits
         except RecursionError as err:
             raise PrecisecError(core.loc, "expression nested too deeply") from err
 
