@@ -15,7 +15,9 @@ are emitted with their batched entry points and headers. Call styles:
 All variants are linked into one program per kernel that times them over the same 10^6
 inputs, interleaved in each of `--repeats` rounds (the minimum kept), in CPU time of the
 thread. The MPFR file is timed drop-in on the first 10^5 of them (it is 100s of times
-slower; per-call times do not depend on the count).
+slower; per-call times do not depend on the count). The last column is the native
+all-float batch against the plain double kernel compiled separately and called per input
+(what a user of the untuned kernel runs today), not against double's own batch.
 
     .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--repeats 5] [--json FILE]
 """
@@ -167,7 +169,8 @@ def main() -> None:
     print("time per call relative to plain double in the same call style "
           "(MPFR: relative to double drop-in)")
     print(f"{'kernel':<13}{'double ns':>10}{'mpfr':>8}"
-          + "".join(f"{f'{v} {s}':>14}" for v in VARIANTS[1:] for s in STYLES))
+          + "".join(f"{f'{v} {s}':>14}" for v in VARIANTS[1:] for s in STYLES)
+          + f"{'float batch/double drop-in':>28}")
     results = {}
     for name in names:
         source = ROOT / "benchmarks_fptuner" / f"{name}.c"
@@ -178,14 +181,18 @@ def main() -> None:
         ratios = [t[f"{v}_{s}"] / t[f"double_{s}"] for v in VARIANTS[1:] for s in STYLES]
         print(f"{name:<13}{t['double_dropin'] * 1e9:>10.2f}"
               f"{t['mpfr_dropin'] / t['double_dropin']:>8.0f}"
-              + "".join(f"{r:>14.2f}" for r in ratios), flush=True)
+              + "".join(f"{r:>14.2f}" for r in ratios)
+              + f"{t['float_batch'] / t['double_dropin']:>28.2f}", flush=True)
     if len(results) > 1:
         def median(variant: str, style: str) -> float:
             return statistics.median(r[f"{variant}_{style}"] / r[f"double_{style}"]
                                      for r in results.values())
         mpfr = statistics.median(r["mpfr_dropin"] / r["double_dropin"] for r in results.values())
+        dropin = statistics.median(r["float_batch"] / r["double_dropin"]
+                                   for r in results.values())
         print(f"{'median':<13}{'':>10}{mpfr:>8.0f}"
-              + "".join(f"{median(v, s):>14.2f}" for v in VARIANTS[1:] for s in STYLES))
+              + "".join(f"{median(v, s):>14.2f}" for v in VARIANTS[1:] for s in STYLES)
+              + f"{dropin:>28.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
