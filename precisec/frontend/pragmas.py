@@ -1,5 +1,6 @@
 """`#pragma precisec range(NAME, LO, HI)`, the target `rmse(T)`, `relrmse(T)` or `bits(T)`,
-and the precondition `pre(EXPR)`.
+the precondition `pre(EXPR)`, and `cap(N)`, the stated iteration cap of the function's
+while loops (docs/method.md §1).
 
 NAME is a parameter, or for an array parameter `x[]` (every element) or `x[3]`, `A[1][2]`
 (one element; it wins over `x[]`). LO may be `-inf` and HI `inf` (also spelled
@@ -54,7 +55,15 @@ class PrePragma:
     loc: SourceLoc
 
 
-Pragma = RangePragma | TargetPragma | PrePragma | MaxerrPragma
+@dataclass(frozen=True)
+class CapPragma:
+    """The iteration cap every while loop of the function stops at (a positive integer)."""
+
+    cap: int
+    loc: SourceLoc
+
+
+Pragma = RangePragma | TargetPragma | PrePragma | MaxerrPragma | CapPragma
 TARGETS = ("rmse", "relrmse", "bits")
 _PRE = re.compile(r"^\s*pre\s*\((?P<expr>.*)\)\s*$")
 _INFINITE = {"inf": math.inf, "+inf": math.inf, "-inf": -math.inf, "infinity": math.inf,
@@ -89,7 +98,7 @@ def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None
     call = _CALL.match(rest)
     if call is None:
         raise PrecisecError(loc, "malformed precisec pragma: expected range(NAME, LO, HI), "
-                                 "rmse(T), relrmse(T), bits(T) or pre(EXPR)")
+                                 "rmse(T), relrmse(T), bits(T), pre(EXPR) or cap(N)")
     args = [a.strip() for a in call.group("args").split(",")]
     kind = call.group("name")
     if kind == "range":
@@ -121,8 +130,13 @@ def parse_pragma(line: str, locate: Callable[[int], SourceLoc]) -> Pragma | None
         if target <= 0:
             raise PrecisecError(loc, f"maxerr target must be positive, got '{args[0]}'")
         return MaxerrPragma(target, loc)
+    if kind == "cap":
+        if len(args) != 1 or not re.fullmatch(r"[1-9]\d*", args[0]):
+            raise PrecisecError(loc, "cap pragma takes 1 positive integer (the iteration cap "
+                                     f"of the function's while loops), got '{', '.join(args)}'")
+        return CapPragma(int(args[0]), loc)
     raise PrecisecError(loc, f"unknown precisec pragma '{kind}' (expected range, rmse, "
-                             "relrmse, bits, maxerr or pre)")
+                             "relrmse, bits, maxerr, pre or cap)")
 
 
 def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], TargetPragma | None,
@@ -143,6 +157,15 @@ def collect(pragmas: list[Pragma]) -> tuple[dict[str, RangePragma], TargetPragma
     if len(pres) > 1:
         raise PrecisecError(pres[1].loc, "second pre pragma (join the conditions with &&)")
     return ranges, targets[0] if targets else None, pres[0] if pres else None
+
+
+def cap_of(pragmas: list[Pragma]) -> int | None:
+    """A function's stated while-loop cap (`cap(N)`), None without one; a second one is an
+    error."""
+    found = [p for p in pragmas if isinstance(p, CapPragma)]
+    if len(found) > 1:
+        raise PrecisecError(found[1].loc, "second cap pragma")
+    return found[0].cap if found else None
 
 
 def maxerr_of(pragmas: list[Pragma]) -> float | None:

@@ -257,6 +257,34 @@ def test_a_c_while_loop_is_the_fpcore_while_loop(tmp_path) -> None:  # type: ign
 
 
 
+
+def test_a_stated_cap_in_c_and_in_fpcore(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`#pragma precisec cap(N)` and `:precisec-cap N` state every while loop's cap: the
+    same loop, the same trips at the cap, no refusal in the exact reference; bad values
+    are located errors."""
+    path = tmp_path / "newton.c"
+    path.write_text("#pragma precisec cap(3)\n" + NEWTON_C)
+    from_c = load_c(path)
+    from_fpcore = parse_fpcore(NEWTON_FPCORE.replace(":pre", ":precisec-cap 3 :pre"), "n")
+    for kernel in (from_c, from_fpcore):
+        assert (the_while(kernel).cap, the_while(kernel).stated) == (3, True)
+        assert interpret.run(kernel, [999.0], exact_bits=320).trips == [0, 3]
+        with Evaluator(kernel) as evaluator:
+            assert int(evaluator.exact(np.array([[999.0]])).trips[0]) == trace_hash([0, 3])
+    assert not the_while(parse_fpcore(NEWTON_FPCORE, "n")).stated
+    for pragma, message in (("cap(0)", "cap pragma takes 1 positive integer"),
+                            ("cap(2.5)", "cap pragma takes 1 positive integer")):
+        path.write_text(f"#pragma precisec {pragma}\n" + NEWTON_C)
+        with pytest.raises(PrecisecError, match=message) as info:
+            load_c(path)
+        assert (info.value.loc.line, info.value.loc.col) == (1, 18)
+    path.write_text("#pragma precisec cap(3)\n#pragma precisec cap(4)\n" + NEWTON_C)
+    with pytest.raises(PrecisecError, match="second cap pragma"):
+        load_c(path)
+    with pytest.raises(PrecisecError, match="must be a positive integer") as info:
+        parse_fpcore(NEWTON_FPCORE.replace(":pre", ":precisec-cap -1 :pre"), "n")
+    assert (info.value.loc.line, info.value.loc.col) == (1, 34)
+
 def test_a_for_loop_stepping_a_double_is_a_while_loop(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """`for (double k = 1; test; k = k + 1) body` is `while (test) { body; k = k + 1; }`:
     the same sites, results and trip counts (a data-dependent 12 to 28 terms here)."""

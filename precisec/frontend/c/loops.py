@@ -32,6 +32,10 @@ _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "!=": "!="}
 class Loops(Statements):
     """The function builder: statements, and loops."""
 
+    cap: int | None = None
+    """The stated iteration cap of every while loop (`#pragma precisec cap(N)`); None for
+    the default."""
+
     def visit_For(self, stmt: c_ast.For) -> None:
         self.scopes.blocks.append({})
         try:
@@ -82,7 +86,7 @@ class Loops(Statements):
         cond = self.b.pop(tests, [test])  # type: ignore[list-item]
         params, _, ends = region(lambda: self.side(stmt.stmt))
         body = self.b.pop(params, ends)
-        outs = self.b.while_loop(init, cond, body, self.loc(stmt))
+        outs = self.b.while_loop(init, cond, body, self.loc(stmt), self.cap)
         for b, out in zip(carried, outs, strict=True):
             self.scopes.assign(b, out)
 

@@ -88,6 +88,7 @@ MAX_DEPTH = 20_000
 Scope = Mapping[str, Atom]
 
 MAXERR_PROPERTY = ":precisec-maxerr"  # the worst-case target (docs/method.md §9)
+CAP_PROPERTY = ":precisec-cap"  # every while loop's stated iteration cap (docs/method.md §1)
 
 
 def _hint(name: str) -> str:
@@ -98,8 +99,9 @@ def _hint(name: str) -> str:
 class BodyBuilder:
     """Emits the IR of an FPCore body while walking it."""
 
-    def __init__(self, tuned: bool) -> None:
+    def __init__(self, tuned: bool, cap: int | None = None) -> None:
         self.tuned = tuned
+        self.cap = cap  # the stated cap of every while loop (None: the default)
         self.builder = Builder()
         self.site_bits: list[int] = []
 
@@ -273,7 +275,7 @@ class BodyBuilder:
             if sequential:
                 inner[name] = value
         body = self.builder.pop(params, updates)
-        outs = self.builder.while_loop(init, cond, body, datum.loc)
+        outs = self.builder.while_loop(init, cond, body, datum.loc, self.cap)
         final = {**scope, **{n: v for (n, _, _), v in zip(bindings, outs, strict=True)}}
         return self.expression(args[2], final, context, hint)
 
@@ -379,7 +381,7 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
             else DOUBLE_BITS
     arguments = parse_arguments(core, tuned)
     c_names = argument_identifiers([a.name for a in arguments])
-    body = BodyBuilder(tuned)
+    body = BodyBuilder(tuned, stated_cap(core.prop(CAP_PROPERTY)))
     params = [Var(REAL, (), c_name) for c_name in c_names]
     scope = {a.name: var for a, var in zip(arguments, params, strict=True)}
     with _deep_recursion():
@@ -408,6 +410,17 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
             return verify(kernel), bits
         except RecursionError as err:
             raise PrecisecError(core.loc, "expression nested too deeply") from err
+
+
+def stated_cap(value: Datum | None) -> int | None:
+    """The `:precisec-cap N` property: a positive integer, or None without one."""
+    if value is None:
+        return None
+    if not (isinstance(value, Number) and value.value.denominator == 1 and value.value >= 1):
+        raise PrecisecError(value.loc, f"`{CAP_PROPERTY}` must be a positive integer (the "
+                                       f"iteration cap of every while loop), got "
+                                       f"`{show(value)}`")
+    return int(value.value)
 
 
 def _precondition_region(core: Core, names: Sequence[str], context: Precision
