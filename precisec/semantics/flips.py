@@ -23,12 +23,15 @@ the boundary). σ_d is taken at the sample's projection on the boundary, x − d
 (one Newton step), not at the sample itself: noise proportional to the gap, like the
 rounding of a − b compared with 0, cannot flip the sign, and at a sample a bandwidth away
 it would look as if it could. The moments there are extrapolated to a zero gap from the
-sample and its projection (`boundary_moments`), which removes such noise exactly.
+sample and its projection (`to_boundary`), which removes such noise exactly. So is the
+squared jump: a kernel continuous across the boundary (a hinge) jumps by about the gap,
+and a flip there costs nothing to first order.
 
-**Undefined sides.** Both sides are evaluated on every clean input; where one is not
-finite there (sqrt of a negative on the side not taken), the squared jump is taken as the
-largest finite one of that branch over the sample: a flip into an undefined value costs at
-least the worst flip seen (0 if no jump of the branch is finite).
+**Undefined sides.** Both sides are evaluated on every clean input and its projection;
+where the jump at the boundary is not finite (sqrt of a negative on the side not taken),
+the sample's projection's jump, else its own, is used, and where neither is finite the
+largest finite squared jump of that branch over the sample: a flip into an undefined value
+costs at least the worst flip seen (0 if no jump of the branch is finite).
 
 **Scope.** Branches outside loops whose predicate is <, <=, > or >= of two reals. Branches
 inside loops and while loops' tests are not priced (a flip there changes every later
@@ -109,9 +112,9 @@ def flip_mse(sigma: jax.Array, table: FlipTable) -> jax.Array:
 
 
 def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # type: ignore[no-untyped-def]
-    """x -> one flat row: per branch its gap, liveness, squared jump and gap at the
-    sample's projection on the boundary, then per branch its moments at the projection and
-    at the sample itself."""
+    """x -> one flat row: per branch its gap, liveness and squared jump, then its gap and
+    squared jump at the sample's projection on the boundary, then per branch its moments
+    at the projection and at the sample itself."""
     branches = tuple(gaps)
     n_sites = model.layout.n_sites
     ones = jnp.ones(n_sites)
@@ -136,18 +139,20 @@ def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # 
     def outputs(point: jax.Array, branch: int, side: bool) -> jax.Array:
         return jnp.atleast_1d(model(point, ones, quiet, Watch({}, {branch: side}, {}))[0])
 
+    def jump(point: jax.Array, branch: int) -> jax.Array:
+        return jnp.mean((outputs(point, branch, True) - outputs(point, branch, False))**2)
+
     def row(x: jax.Array) -> jax.Array:
         values, live = clean(x)
         slopes = jax.jacfwd(lambda p: clean(p)[0])(x)
-        parts = [values, live.astype(jnp.float64)]
-        parts.append(jnp.stack([jnp.mean((outputs(x, b, True) - outputs(x, b, False))**2)
-                                for b in branches]))
+        parts = [values, live.astype(jnp.float64), jnp.stack([jump(x, b) for b in branches])]
         projections = []
         for c in range(len(branches)):
             norm = jnp.sum(slopes[c]**2)
             step = jnp.where(norm > 0, values[c] / jnp.where(norm > 0, norm, 1.0), 0.0)
             projections.append(x - step * slopes[c])
         parts.append(jnp.stack([clean(p)[0][c] for c, p in enumerate(projections)]))
+        parts.append(jnp.stack([jump(p, b) for b, p in zip(branches, projections, strict=True)]))
         for branch, point in zip(branches, projections, strict=True):
             parts.append(moments(point, branch))
             parts.append(moments(x, branch))
@@ -156,22 +161,24 @@ def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # 
     return row
 
 
-def boundary_moments(gaps: np.ndarray, near: np.ndarray, own: np.ndarray,
-                     projected: np.ndarray) -> np.ndarray:
-    """The gap's moments at the boundary, extrapolated linearly in the squared gap from the
-    sample (gap d, moments `own`) and its projection (gap d* = `near`, moments
-    `projected`): H(0) = H* − (H − H*)·d*²/(d² − d*²), within [0, max(H, H*)]. Noise
-    proportional to the gap (H = c·d²) vanishes there exactly, smooth noise is kept to
-    second order in the residual d*. A sample whose Newton step does not approach the
-    boundary (at an extremum of the gap, where the step leaves for far away), or whose
-    extrapolation is not finite, contributes nothing: it says nothing about the boundary."""
-    d2, near2 = (gaps**2)[..., None], (near**2)[..., None]
+def to_boundary(gaps: np.ndarray, near: np.ndarray, own: np.ndarray,
+                projected: np.ndarray) -> np.ndarray:
+    """A quantity (moments, squared jumps) at the boundary, extrapolated linearly in the
+    squared gap from the sample (gap d, value `own`) and its projection (gap d* = `near`,
+    value `projected`): H(0) = H* − (H − H*)·d*²/(d² − d*²), within [0, max(H, H*)], so
+    that a quantity proportional to d² (noise proportional to the gap; the squared jump
+    of a kernel continuous across the boundary) vanishes there exactly, and a smooth one
+    is kept to second order in the residual d*. NaN where the Newton step does not
+    approach the boundary (at an extremum of the gap, where it leaves for far away) or
+    the extrapolation is not finite."""
+    extra = own.ndim - gaps.ndim
+    d2 = np.expand_dims(gaps**2, tuple(range(-extra, 0))) if extra else gaps**2
+    near2 = np.expand_dims(near**2, tuple(range(-extra, 0))) if extra else near**2
     closer = np.isfinite(near2) & (d2 > near2)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        slope = np.where(closer, (own - projected) / np.where(closer, d2 - near2, 1.0), 0.0)
+        slope = (own - projected) / np.where(closer, d2 - near2, 1.0)
         extrapolated = np.clip(projected - slope * near2, 0.0, np.maximum(own, projected))
-    usable = closer & np.all(np.isfinite(extrapolated), axis=-1, keepdims=True)
-    return np.where(usable, extrapolated, 0.0)
+    return np.where(closer & np.isfinite(extrapolated), extrapolated, np.nan)
 
 
 def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
@@ -187,17 +194,24 @@ def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
     n, c, s = len(inputs), len(gaps), model.layout.n_sites
     fn = jax.jit(jax.vmap(_point_fn(model, gaps)))
     rows = np.concatenate(in_chunks(fn, inputs, chunk_size(model.layout, n)))
-    values, live, jumps = rows[:, :c], rows[:, c:2 * c] > 0, rows[:, 2 * c:3 * c]
-    pairs = rows[:, 4 * c:].reshape(n, c, 2, s)
-    moments = boundary_moments(values, rows[:, 3 * c:4 * c], pairs[:, :, 1], pairs[:, :, 0])
-    live &= np.isfinite(values) & np.all(np.isfinite(moments), axis=2)
+    values, live, own_jumps = rows[:, :c], rows[:, c:2 * c] > 0, rows[:, 2 * c:3 * c]
+    near, near_jumps = rows[:, 3 * c:4 * c], rows[:, 4 * c:5 * c]
+    pairs = rows[:, 5 * c:].reshape(n, c, 2, s)
+    moments = to_boundary(values, near, pairs[:, :, 1], pairs[:, :, 0])
+    moments = np.where(np.all(np.isfinite(moments), axis=2, keepdims=True), moments, 0.0)
+    jumps = to_boundary(values, near, own_jumps, near_jumps)
+    jumps = np.where(np.isfinite(jumps), jumps,
+                     np.where(np.isfinite(near_jumps), near_jumps, own_jumps))
+    live &= np.isfinite(values)
+    reached = live & np.any(moments > 0, axis=2)  # the rows whose flips can cost anything
     keep, bandwidths = [], []
     for k in range(c):
-        usable = live[:, k] & np.isfinite(jumps[:, k])
+        usable = reached[:, k] & np.isfinite(jumps[:, k])
         worst = float(np.max(jumps[usable, k])) if np.any(usable) else 0.0
-        jumps[:, k] = np.where(np.isfinite(jumps[:, k]), jumps[:, k], worst)
+        jumps[:, k] = np.where(~reached[:, k], 0.0,
+                               np.where(np.isfinite(jumps[:, k]), jumps[:, k], worst))
         distances = np.sort(np.abs(values[live[:, k], k]))
-        if not np.any(moments[live[:, k], k] > 0) or not len(distances):
+        if not np.any(reached[:, k]):
             continue
         h = distances[math.ceil(math.sqrt(len(distances))) - 1]
         positive = distances[distances > 0]

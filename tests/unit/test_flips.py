@@ -104,14 +104,16 @@ def test_small_and_large_deviation_limits() -> None:
     assert float(flip_probability(gap, jnp.asarray(0.0), h)) == 0.0
 
 
-def test_a_side_undefined_on_the_sample_costs_the_worst_finite_jump() -> None:
+def test_a_side_undefined_at_the_boundary_costs_the_worst_finite_jump() -> None:
+    """The then side is undefined below x = 0.5, the boundary is at x = 1/3: a sample
+    above 0.5 keeps its own jump, one below costs the largest of those."""
     configure_jax()
     k = kernel("""\
 #pragma precisec range(x, 0, 1)
 double root(double x) {
     double y;
     if (x * 3.0 - 1.0 > 0.0) {
-        y = sqrt(x * 3.0 - 1.0);
+        y = sqrt(x * 3.0 - 1.5);
     } else {
         y = x;
     }
@@ -123,8 +125,9 @@ double root(double x) {
     assert table is not None
     jumps = table.jumps[:, 0]
     assert np.all(np.isfinite(jumps))
-    below = xs[:, 0] < 1 / 3 - 1e-9
-    assert np.all(jumps[below] == np.max(jumps[~below]))
+    defined = xs[:, 0] >= 0.5
+    assert np.all(jumps[~defined] == np.max(jumps[defined]))
+    assert np.all(jumps[defined] == (np.sqrt(3 * xs[defined, 0] - 1.5) - xs[defined, 0])**2)
     assert float(flip_mse(jnp.full(len(k.sites), 2.0**-10), table)) > 0
 
 
@@ -142,3 +145,30 @@ def test_branches_without_a_priced_flip_give_no_table(source: str) -> None:
     k = kernel(source)
     assert k.n_branches > 0
     assert flip_table(k, uniform(k, 256)) is None
+
+
+def test_a_kernel_continuous_across_the_boundary_pays_nothing_for_flips() -> None:
+    """A hinge, (x*x - 2)·(x + 1) beyond x*x - 2 > 0 and 0 before: the jump at the
+    boundary is zero, so flips cost nothing to first order (the squared jumps are taken at
+    the boundary, not at the samples a bandwidth away)."""
+    configure_jax()
+    k = kernel("""\
+#pragma precisec range(x, 0, 2)
+double hinge(double x) {
+    double y;
+    double t = x * x - 2.0;
+    if (t > 0.0) {
+        y = t * (x + 1.0);
+    } else {
+        y = 0.0;
+    }
+    return y;
+}
+""")
+    xs = uniform(k, 2048)
+    table = flip_table(k, xs)
+    assert table is not None and np.any(table.sites())
+    near = np.abs(table.gaps[:, 0]) < table.bandwidths[0]
+    at_samples = table.gaps[near, 0]**2 * (xs[near, 0] + 1.0)**2
+    assert np.sum(near) > 10 and np.max(at_samples) > 1e-3
+    assert np.max(table.jumps[near, 0]) < 1e-6
