@@ -19,7 +19,12 @@ slower; per-call times do not depend on the count). The last column is the nativ
 all-float batch against the plain double kernel compiled separately and called per input
 (what a user of the untuned kernel runs today), not against double's own batch.
 
-    .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--repeats 5] [--json FILE]
+Everything is built with -march=native, or with `--portable` without it, as the README's
+build line does (a native batch then runs its AVX2 or AVX-512 clone where the machine has
+it; the fast batch and the inline maps stay SSE2).
+
+    .venv/bin/python benchmarks/tuned_speed.py [KERNEL ...] [--repeats 5] [--portable]
+        [--json FILE]
 """
 
 from __future__ import annotations
@@ -90,11 +95,11 @@ def texts(kernel: Kernel, source: Path, bits: tuple[int, ...]) -> dict[str, str]
 
 
 def build(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
-          workdir: Path, repeats: int) -> Path:
+          workdir: Path, repeats: int, march: tuple[str, ...] = MARCH) -> Path:
     """The timing program: every variant in every style, and the MPFR file drop-in."""
     chain = find_toolchain()
     name, arity = kernel.name, len(kernel.params)
-    base = ["-std=c11", "-Wno-unknown-pragmas", "-ffp-contract=off", *MARCH, *chain.cflags]
+    base = ["-std=c11", "-Wno-unknown-pragmas", "-ffp-contract=off", *march, *chain.cflags]
     columns = ", ".join(f"in[{j}]" for j in range(arity))
     elements = ", ".join(f"in[{j}][i]" for j in range(arity))
     params = ", ".join(["double"] * arity)
@@ -147,10 +152,10 @@ def build(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
 
 
 def measure(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
-            repeats: int) -> dict[str, float]:
+            repeats: int, march: tuple[str, ...] = MARCH) -> dict[str, float]:
     """Seconds per call of each variant in each style, and of the MPFR file."""
     with tempfile.TemporaryDirectory() as tmp:
-        exe = build(kernel, source, mpfr_text, bits, Path(tmp), repeats)
+        exe = build(kernel, source, mpfr_text, bits, Path(tmp), repeats, march)
         data = sample_inputs(kernel, CALLS, 7).T.astype("<f8").tobytes()
         out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout
     values = [float(v) for v in out.split()[:-1]]
@@ -162,6 +167,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kernels", nargs="*", help="FPTuner kernel names (default: all)")
     parser.add_argument("--repeats", type=int, default=5, help="timing rounds (default 5)")
+    parser.add_argument("--portable", action="store_true",
+                        help="build without -march=native (the README's build line)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
     names = args.kernels or [r["benchmark"] for r in json.loads(
@@ -176,7 +183,8 @@ def main() -> None:
         source = ROOT / "benchmarks_fptuner" / f"{name}.c"
         kernel = load_c(source)
         result = flow.run(kernel, require_target(kernel, None), source.name)
-        t = measure(kernel, source, result.text, result.bits, args.repeats)
+        t = measure(kernel, source, result.text, result.bits, args.repeats,
+                    () if args.portable else MARCH)
         results[name] = {key: value * 1e9 for key, value in t.items()}
         ratios = [t[f"{v}_{s}"] / t[f"double_{s}"] for v in VARIANTS[1:] for s in STYLES]
         print(f"{name:<13}{t['double_dropin'] * 1e9:>10.2f}"
