@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -45,6 +45,9 @@ MONTE_CARLO_LIMIT = 512
 """Rounding executions per sample up to which training runs the nonlinear model."""
 MOMENT_SAMPLES = 2048
 """Inputs on which the first-order moments are precomputed for larger kernels."""
+FLIP_START_BISECTIONS = 40
+"""Bisections of the start of a site that can flip a branch (over [THETA_MIN, its start],
+about 700 nats: to 1e-9 nats)."""
 TINY_MSE = 1e-300
 """Floor of the moment model's MSE (a kernel whose result does not depend on noise)."""
 
@@ -64,6 +67,8 @@ class TrainingResult:
     final_mse_ratio: float
     flip_sites: tuple[int, ...] = ()
     """The sites whose noise can flip a priced branch (`precisec.semantics.flips`)."""
+    flips: FlipTable | None = field(default=None, repr=False, compare=False)
+    """The flip table the training priced (None: no priced branch)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +126,35 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
                          THETA_MIN, THETA_MAX)
     if table is None:
         return _optimise(constraint, data, theta, seed, config)
+    theta = _flip_start(theta, table, 2.0 * math.log(target) - math.log(n_sites))
     result = _optimise(_with_flips(constraint, log_tau2), (data, table), theta, seed, config)
-    return replace(result, flip_sites=tuple(int(k) for k in np.flatnonzero(table.sites())))
+    return replace(result, flip_sites=tuple(int(k) for k in np.flatnonzero(table.sites())),
+                   flips=table)
+
+
+def _flip_start(theta: jax.Array, table: FlipTable, log_share: float) -> jax.Array:
+    """θ with each site that can flip a branch lowered, if need be, to where its own flips
+    alone cost a 1/sites share of τ² (by bisection: the cost grows with σ). Starting
+    above that, the first Adam steps would meet a constraint violated by orders of
+    magnitude, and their huge gradients would leave Adam's second moment too large for the
+    site to climb back to its optimum (measured: 20 bits too many on x*x - x >= 0)."""
+    cost = jax.jit(lambda sigma: flip_mse(sigma, table))
+    start = np.array(theta)
+
+    def log_cost(site: int, value: float) -> float:
+        sigma = np.zeros(len(start))
+        sigma[site] = math.exp(value)
+        return math.log(max(float(cost(jnp.asarray(sigma))), TINY_MSE))
+
+    for site in np.flatnonzero(table.sites()):
+        low, high = THETA_MIN, float(start[site])
+        if log_cost(site, high) <= log_share:
+            continue
+        for _ in range(FLIP_START_BISECTIONS):
+            middle = 0.5 * (low + high)
+            low, high = (middle, high) if log_cost(site, middle) <= log_share else (low, middle)
+        start[site] = low
+    return jnp.asarray(start)
 
 
 def _uniform(kernel: Kernel, key: jax.Array, count: int) -> jax.Array:

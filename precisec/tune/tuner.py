@@ -19,6 +19,7 @@ from precisec.errors import PrecisecError
 from precisec.ir import Kernel, executions
 from precisec.semantics import noise
 from precisec.semantics.compiled import Evaluator
+from precisec.semantics.flips import FlipTable, flip_mse
 from precisec.semantics.interpret import context
 from precisec.tune import extreme
 from precisec.tune.coverage import floor, site_coverage
@@ -302,18 +303,21 @@ def relative_rounding_error(text: str, bits: int) -> float:
 
 
 def predicted_rmse(kernel: Kernel, bits: tuple[int, ...], inputs: np.ndarray,
-                   seed: int, relative: bool = False) -> float:
+                   seed: int, relative: bool = False,
+                   flips: FlipTable | None = None) -> float:
     """The noise model's RMSE (relative RMSE with `relative`, the model of the relrmse
     and bits metrics) at an allocation, with each inexact constant's actual
-    rounding error in place of its noise. A Monte-Carlo estimate of a report figure: it
-    runs on a work-bounded share of the inputs (`work_bounded`), so a 1,000-step loop is
-    not simulated 10,000 times over."""
+    rounding error in place of its noise, and the expected cost of flipped branches from
+    the training's flip table `flips`, if any (`precisec.semantics.flips`). A Monte-Carlo
+    estimate of a report figure: it runs on a work-bounded share of the inputs
+    (`work_bounded`), so a 1,000-step loop is not simulated 10,000 times over."""
     inputs = inputs[:work_bounded(kernel, PREDICTION_WORK)]
     sigma = sigma_for_bits(np.array(bits))
     errors = [relative_rounding_error(lit.text, bits[site])
               for site, _, lit in noise.constant_slots(kernel)]
-    return math.sqrt(noise.predicted_mse(kernel, sigma, inputs, seed, significand_aware=True,
-                                         constant_errors=np.array(errors), relative=relative))
+    mse = noise.predicted_mse(kernel, sigma, inputs, seed, significand_aware=True,
+                              constant_errors=np.array(errors), relative=relative)
+    return math.sqrt(mse + (0.0 if flips is None else float(flip_mse(sigma, flips))))
 
 
 def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sample,
@@ -353,7 +357,8 @@ def tune(evaluator: Evaluator, target: float | Target, seed: int, validation: Sa
     seconds["refinement"] = time.perf_counter() - clock
     clock = time.perf_counter()
     model_inputs = validation.drawn if analysis.model_inputs is None else analysis.model_inputs
-    predicted = predicted_rmse(kernel, refinement.bits, model_inputs, seed, goal.relative)
+    predicted = predicted_rmse(kernel, refinement.bits, model_inputs, seed, goal.relative,
+                               training.flips)
     seconds["prediction"] = time.perf_counter() - clock
     return Tuning(analysis, seed, training, mapped, refinement, predicted, seconds,
                   least.unsampled, least.conditions)
