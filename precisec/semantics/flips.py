@@ -112,51 +112,48 @@ def flip_mse(sigma: jax.Array, table: FlipTable) -> jax.Array:
 
 
 def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # type: ignore[no-untyped-def]
-    """x -> one flat row: per branch its gap, liveness and squared jump, then its gap and
-    squared jump at the sample's projection on the boundary, then per branch its moments
-    at the projection and at the sample itself."""
+    """(x, c) -> one flat row for priced branch c (an index into `gaps`, traced: one
+    compilation serves every branch): its gap, liveness and squared jump, its gap and
+    squared jump at the sample's projection on the boundary, then its moments at the
+    projection and at the sample itself."""
     branches = tuple(gaps)
+    numbers = jnp.asarray(branches)
     n_sites = model.layout.n_sites
     ones = jnp.ones(n_sites)
     quiet = Draws(jnp.zeros(model.layout.size), model.starts, model.sizes)
 
     def clean(point: jax.Array) -> tuple[jax.Array, jax.Array]:
-        watch = Watch(gaps, {}, {})
+        watch = Watch(gaps, None, {})
         model(point, ones, quiet, watch)
         seen = [watch.seen[b] for b in branches]
         return (jnp.stack([g for g, _, _ in seen]),
                 jnp.stack([jnp.asarray(True) if live is None else live for _, _, live in seen]))
 
-    def moments(point: jax.Array, branch: int) -> jax.Array:
+    def moments(point: jax.Array, c: jax.Array) -> jax.Array:
         def gap(*tags: jax.Array) -> jax.Array:
-            watch = Watch({branch: gaps[branch]}, {}, {})
+            watch = Watch(gaps, None, {})
             model(point, ones, Taps(tags), watch)
-            return watch.seen[branch][0]
+            return jnp.stack([watch.seen[b][0] for b in branches])[c]
 
         _, vjp = jax.vjp(gap, *jnp.zeros(n_sites))
         return jnp.stack(vjp(jnp.ones(())))
 
-    def outputs(point: jax.Array, branch: int, side: bool) -> jax.Array:
-        return jnp.atleast_1d(model(point, ones, quiet, Watch({}, {branch: side}, {}))[0])
+    def jump(point: jax.Array, c: jax.Array) -> jax.Array:
+        sides = [jnp.atleast_1d(model(point, ones, quiet,
+                                      Watch({}, (numbers[c], jnp.asarray(side)), {}))[0])
+                 for side in (True, False)]
+        return jnp.mean((sides[0] - sides[1])**2)
 
-    def jump(point: jax.Array, branch: int) -> jax.Array:
-        return jnp.mean((outputs(point, branch, True) - outputs(point, branch, False))**2)
-
-    def row(x: jax.Array) -> jax.Array:
+    def row(x: jax.Array, c: jax.Array) -> jax.Array:
         values, live = clean(x)
-        slopes = jax.jacfwd(lambda p: clean(p)[0])(x)
-        parts = [values, live.astype(jnp.float64), jnp.stack([jump(x, b) for b in branches])]
-        projections = []
-        for c in range(len(branches)):
-            norm = jnp.sum(slopes[c]**2)
-            step = jnp.where(norm > 0, values[c] / jnp.where(norm > 0, norm, 1.0), 0.0)
-            projections.append(x - step * slopes[c])
-        parts.append(jnp.stack([clean(p)[0][c] for c, p in enumerate(projections)]))
-        parts.append(jnp.stack([jump(p, b) for b, p in zip(branches, projections, strict=True)]))
-        for branch, point in zip(branches, projections, strict=True):
-            parts.append(moments(point, branch))
-            parts.append(moments(x, branch))
-        return jnp.concatenate(parts)
+        slope = jax.jacfwd(lambda p: clean(p)[0][c])(x)
+        norm = jnp.sum(slope**2)
+        step = jnp.where(norm > 0, values[c] / jnp.where(norm > 0, norm, 1.0), 0.0)
+        projection = x - step * slope
+        return jnp.concatenate([
+            jnp.stack([values[c], live[c].astype(jnp.float64), jump(x, c),
+                       clean(projection)[0][c], jump(projection, c)]),
+            moments(projection, c), moments(x, c)])
 
     return row
 
@@ -192,11 +189,14 @@ def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
         return None
     model = model_for(kernel, inputs=inputs)
     n, c, s = len(inputs), len(gaps), model.layout.n_sites
-    fn = jax.jit(jax.vmap(_point_fn(model, gaps)))
-    rows = np.concatenate(in_chunks(fn, inputs, chunk_size(model.layout, n)))
-    values, live, own_jumps = rows[:, :c], rows[:, c:2 * c] > 0, rows[:, 2 * c:3 * c]
-    near, near_jumps = rows[:, 3 * c:4 * c], rows[:, 4 * c:5 * c]
-    pairs = rows[:, 5 * c:].reshape(n, c, 2, s)
+    fn = jax.jit(jax.vmap(_point_fn(model, gaps), in_axes=(0, None)))
+    size = chunk_size(model.layout, n)
+    rows = np.stack([np.concatenate(in_chunks(fn, inputs, size,
+                                              lambda _, __, k=k: jnp.asarray(k)))
+                     for k in range(c)], axis=1)  # (n, c, 5 + 2·sites)
+    values, live, own_jumps = rows[:, :, 0], rows[:, :, 1] > 0, rows[:, :, 2]
+    near, near_jumps = rows[:, :, 3], rows[:, :, 4]
+    pairs = rows[:, :, 5:].reshape(n, c, 2, s)
     moments = to_boundary(values, near, pairs[:, :, 1], pairs[:, :, 0])
     moments = np.where(np.all(np.isfinite(moments), axis=2, keepdims=True), moments, 0.0)
     jumps = to_boundary(values, near, own_jumps, near_jumps)

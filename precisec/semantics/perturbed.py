@@ -168,12 +168,13 @@ Noise = Draws | Taps
 class Watch:
     """Hooks on branches for the flip model (`precisec.semantics.flips`): for each branch
     number in `gaps`, its comparison's arguments (a, b), whose a − b (value, perturbation)
-    and liveness the run records in `seen`; each branch in `force` takes the given side
-    whatever its predicate. Only for branches outside loops (a record inside a scan would
-    leak its tracer)."""
+    and liveness the run records in `seen`; `force`, (branch number, side) as arrays so
+    that one compilation serves every branch, makes that branch take that side whatever
+    its predicate. Only for branches outside loops (a record inside a scan would leak its
+    tracer)."""
 
     gaps: Mapping[int, tuple[Atom, Atom]]
-    force: Mapping[int, bool]
+    force: tuple[Array, Array] | None
     seen: dict[int, tuple[Array, Array | None, Array | None]]
 
 
@@ -587,6 +588,7 @@ class _Run:
             (va, da), (vb, db) = (self.atom(a, env) for a in watch.gaps[cond.branch])
             watch.seen[cond.branch] = (va - vb, None if da is None or db is None else da - db,
                                        live)
-        if cond.branch in watch.force:
-            return jnp.asarray(watch.force[cond.branch])
-        return pred
+        if watch.force is None:
+            return pred
+        number, side = watch.force
+        return jnp.where(number == cond.branch, side, pred)

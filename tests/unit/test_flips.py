@@ -37,7 +37,7 @@ def monte_carlo_flips(k: Kernel, sigma: np.ndarray, draws: int, seed: int) -> fl
     branches = priced_branches(k)
 
     def flipped(x: jax.Array, eps: jax.Array) -> jax.Array:
-        watch = Watch(branches, {}, {})
+        watch = Watch(branches, None, {})
         model(x, jnp.asarray(sigma), Draws(eps, model.starts, model.sizes), watch)
         gap, delta, _ = watch.seen[0]
         return jnp.sign(gap + delta) != jnp.sign(gap)
@@ -172,3 +172,30 @@ double hinge(double x) {
     at_samples = table.gaps[near, 0]**2 * (xs[near, 0] + 1.0)**2
     assert np.sum(near) > 10 and np.max(at_samples) > 1e-3
     assert np.max(table.jumps[near, 0]) < 1e-6
+
+
+def test_each_of_several_branches_gets_its_own_column() -> None:
+    """Two branches in a row: each column is what the kernel with that branch alone gives
+    (one compilation evaluates every branch by its index)."""
+    configure_jax()
+    first = "    if (x * x > 0.25) { y = x + 1.0; } else { y = x - 1.0; }\n"
+    second = "    if (x * 3.0 > 2.0) { y = y * 2.0; }\n"
+    head = "#pragma precisec range(x, 0, 1)\ndouble f(double x) {\n    double y = x;\n"
+    xs = uniform(kernel(head + first + "    return y;\n}\n"), 1024)
+    both = flip_table(kernel(head + first + second + "    return y;\n}\n"), xs)
+    alone = [flip_table(kernel(head + body + "    return y;\n}\n"), xs)
+             for body in (first, second)]
+    assert both is not None and both.gaps.shape == (1024, 2)
+    for column, table in enumerate(alone):
+        assert table is not None
+        np.testing.assert_array_equal(both.gaps[:, column], table.gaps[:, 0])
+        assert both.bandwidths[column] == table.bandwidths[0]
+        moments = both.moments[:, column][:, np.any(both.moments[:, column] > 0, axis=0)]
+        np.testing.assert_allclose(moments, table.moments[:, 0][:, table.sites()])
+    # near the first boundary (x = 0.5, away from the second one) its jump is unchanged
+    near = np.abs(both.gaps[:, 0]) < 5 * both.bandwidths[0]
+    assert np.sum(near) > 30
+    np.testing.assert_array_equal(both.jumps[near, 0], alone[0].jumps[near, 0])
+    # the second jump at its boundary x = 2/3 doubles y = x + 1 there (y = x alone)
+    np.testing.assert_allclose(both.jumps[:, 1], (5 / 3)**2, rtol=1e-12)
+    np.testing.assert_allclose(alone[1].jumps[:, 0], (2 / 3)**2, rtol=1e-12)
