@@ -16,6 +16,14 @@ Moves are ordered by the first-order model: operation i contributes k²·S_i·4^
 MSE, so raising the largest contributor buys the most accuracy per bit and lowering the
 smallest one costs the least. After the bisections along those greedy paths, a last pass
 lowers single operations one bit at a time, cheapest first, while the measurement allows.
+
+Under the bits metric the model is of an RMS error, which points far from the typical
+one dominate (a cancellation at tiny x has a relative sensitivity of 1e200), while the
+mean bits hardly notice them: steered by it, single-bit raises climb the wrong sites to
+hundreds of bits, and single-bit lowering cannot come back down. So under bits a missed
+target is met by raising the sites below a common level to it (the lowest level, by
+bisection: the uniform baseline is one such allocation), and each site is then lowered
+by a bisection of its own, cheapest first, before the single-bit pass.
 """
 
 from __future__ import annotations
@@ -159,6 +167,11 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     bits = np.maximum(initial, low)
     if not validator.accepts(bits) and not validator.accepts(np.full_like(bits, MAX_BITS)):
         return None
+    herbie = metric.name == "bits"
+    if herbie and not validator.accepts(bits):
+        raised = _Raised(bits)
+        found = first_true(raised, validator.accepts)
+        bits = raised[-1] if found is None else raised[found]
     while not validator.accepts(bits):
         path = MovePath(bits, sens, +1, 4 * len(bits))
         if not len(path):
@@ -169,6 +182,8 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     found = first_true(Reversed(lowered), validator.accepts)
     if found is not None:
         bits = lowered[len(lowered) - 1 - found]
+    if herbie:
+        bits = _lower_each(validator, bits, sens, len(validator.seen) + max_trials, low)
     with np.errstate(over="ignore", invalid="ignore"):
         bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials,
                              low)
@@ -176,6 +191,44 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     return Refinement(_bits_key(bits), int(np.sum(difference[difference > 0])),
                       int(-np.sum(difference[difference < 0])), validator.measure(bits),
                       len(validator.seen))
+
+
+class _Raised(Sequence[np.ndarray]):
+    """`bits` with every site below a level raised to it, the level going up one bit at
+    a time from the fewest bits a site has, up to all at MAX_BITS."""
+
+    def __init__(self, bits: np.ndarray) -> None:
+        self.bits = bits
+
+    def __len__(self) -> int:
+        return int(MAX_BITS - np.min(self.bits))
+
+    def __getitem__(self, k: int) -> np.ndarray:  # type: ignore[override]
+        if k < 0:
+            k += len(self)
+        return np.maximum(self.bits, int(np.min(self.bits)) + k + 1)
+
+
+def _lower_each(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.ndarray,
+                budget: int, low: np.ndarray) -> np.ndarray:
+    """Each site in turn, cheapest first by the model, lowered to the fewest bits that
+    the measurement still accepts with the others fixed (a bisection over its bits, so
+    a site far above its need comes down in a few emulations), within `budget`
+    emulations."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        shares = K_ROUNDING**2 * sens * 4.0 ** (-bits.astype(float))
+    for op in np.argsort(shares, kind="stable"):
+        if len(validator.seen) >= budget:
+            break
+        options = []
+        for value in range(int(low[op]), int(bits[op])):
+            trial = bits.copy()
+            trial[op] = value
+            options.append(trial)
+        found = first_true(options, validator.accepts)
+        if found is not None:
+            bits = options[found]
+    return bits
 
 
 def _lower_singly(validator: Validator[np.ndarray], bits: np.ndarray, sens: np.ndarray,
