@@ -17,7 +17,9 @@ inputs, interleaved in each of `--repeats` rounds (the minimum kept), in CPU tim
 thread. The MPFR file is timed drop-in on the first 10^5 of them (it is 100s of times
 slower; per-call times do not depend on the count). The last column is the native
 all-float batch against the plain double kernel compiled separately and called per input
-(what a user of the untuned kernel runs today), not against double's own batch.
+(what a user of the untuned kernel runs today), not against double's own batch; the one
+before it is a memory floor on the same scale: a batch that only adds its inputs
+(vectorised, -O3), the least time any batch with the double interface takes here.
 
 Everything is built with -march=native, or with `--portable` without it, as the README's
 build line does (a native batch then runs its AVX2 or AVX-512 clone where the machine has
@@ -96,7 +98,8 @@ def texts(kernel: Kernel, source: Path, bits: tuple[int, ...]) -> dict[str, str]
 
 def build(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
           workdir: Path, repeats: int, march: tuple[str, ...] = MARCH) -> Path:
-    """The timing program: every variant in every style, and the MPFR file drop-in."""
+    """The timing program: every variant in every style, the memory floor, and the MPFR
+    file drop-in."""
     chain = find_toolchain()
     name, arity = kernel.name, len(kernel.params)
     base = ["-std=c11", "-Wno-unknown-pragmas", "-ffp-contract=off", *march, *chain.cflags]
@@ -132,13 +135,23 @@ def build(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
                     f"TIME({slot + 1}, n, for (long i = 0; i < n; i++) "
                     f"out[i] = {name}_{variant}({elements}));",
                     f"TIME({slot + 2}, n, {name}_{variant}_batch(n, {columns}, out));"]
+    floor = workdir / "floor.c"
+    restricted = ", ".join(f"const double *restrict x{j}" for j in range(arity))
+    total = " + ".join(f"x{j}[i]" for j in range(arity))
+    floor.write_text(f"void floor_batch(long n, {restricted}, double *restrict out)\n"
+                     f"{{\n    for (long i = 0; i < n; i++) out[i] = {total};\n}}\n")
+    subprocess.run([chain.cc, *base, "-O3", "-c", str(floor), "-o", str(workdir / "floor.o")],
+                   check=True)
+    objects.append(str(workdir / "floor.o"))
+    declarations.append(f"void floor_batch(long n, {arrays}, double *out);")
+    timings.append(f"TIME({3 * len(VARIANTS)}, n, floor_batch(n, {columns}, out));")
     mpfr = workdir / "mpfr.c"
     mpfr.write_text(mpfr_text)
     subprocess.run([chain.cc, *base, "-O2", f"-D{name}={name}_mpfr", "-c", str(mpfr), "-o",
                     str(workdir / "mpfr.o")], check=True)
     objects.append(str(workdir / "mpfr.o"))
     declarations.append(f"double {name}_mpfr({params});")
-    slots = 3 * len(VARIANTS) + 1
+    slots = 3 * len(VARIANTS) + 2
     timings.append(f"TIME({slots - 1}, m, for (long i = 0; i < m; i++) "
                    f"out[i] = {name}_mpfr({elements}));")
     driver = workdir / "driver.c"
@@ -159,7 +172,7 @@ def measure(kernel: Kernel, source: Path, mpfr_text: str, bits: tuple[int, ...],
         data = sample_inputs(kernel, CALLS, 7).T.astype("<f8").tobytes()
         out = subprocess.run([str(exe)], input=data, capture_output=True, check=True).stdout
     values = [float(v) for v in out.split()[:-1]]
-    keys = [f"{v}_{s}" for v in VARIANTS for s in STYLES] + ["mpfr_dropin"]
+    keys = [f"{v}_{s}" for v in VARIANTS for s in STYLES] + ["floor_batch", "mpfr_dropin"]
     return dict(zip(keys, values, strict=True))
 
 
@@ -174,10 +187,10 @@ def main() -> None:
     names = args.kernels or [r["benchmark"] for r in json.loads(
         (ROOT / "benchmarks_fptuner" / "table1_paper.json").read_text())["rows"]]
     print("time per call relative to plain double in the same call style "
-          "(MPFR: relative to double drop-in)")
+          "(MPFR, floor and the last column: relative to double drop-in)")
     print(f"{'kernel':<13}{'double ns':>10}{'mpfr':>8}"
           + "".join(f"{f'{v} {s}':>14}" for v in VARIANTS[1:] for s in STYLES)
-          + f"{'float batch/double drop-in':>28}")
+          + f"{'floor':>8}{'float batch/double drop-in':>28}")
     results = {}
     for name in names:
         source = ROOT / "benchmarks_fptuner" / f"{name}.c"
@@ -190,17 +203,18 @@ def main() -> None:
         print(f"{name:<13}{t['double_dropin'] * 1e9:>10.2f}"
               f"{t['mpfr_dropin'] / t['double_dropin']:>8.0f}"
               + "".join(f"{r:>14.2f}" for r in ratios)
+              + f"{t['floor_batch'] / t['double_dropin']:>8.2f}"
               + f"{t['float_batch'] / t['double_dropin']:>28.2f}", flush=True)
     if len(results) > 1:
         def median(variant: str, style: str) -> float:
             return statistics.median(r[f"{variant}_{style}"] / r[f"double_{style}"]
                                      for r in results.values())
         mpfr = statistics.median(r["mpfr_dropin"] / r["double_dropin"] for r in results.values())
-        dropin = statistics.median(r["float_batch"] / r["double_dropin"]
-                                   for r in results.values())
+        dropin = {key: statistics.median(r[key] / r["double_dropin"] for r in results.values())
+                  for key in ("floor_batch", "float_batch")}
         print(f"{'median':<13}{'':>10}{mpfr:>8.0f}"
               + "".join(f"{median(v, s):>14.2f}" for v in VARIANTS[1:] for s in STYLES)
-              + f"{dropin:>28.2f}")
+              + f"{dropin['floor_batch']:>8.2f}{dropin['float_batch']:>28.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
