@@ -23,8 +23,18 @@ another region than their own, are `let*`-bound at the start of the region that 
 them (so a value computed on one side of a branch is bound on that side); the others are
 written inline. Bindings follow the kernel's statement order and an inline value is
 never moved past a site, so the FPCore reads back with the same sites in the same order
-(`precisec.frontend.fpcore.parse_tuned_fpcore` gives back the same precisions). Only the
-FPCore subset precisec reads can be written: one returned scalar, scalar inputs, no loops;
+(`precisec.frontend.fpcore.parse_tuned_fpcore` gives back the same precisions).
+
+A while loop (`While`) is written as `(while* test ([name init update] ...) rest)`, where
+`rest` is what the region computes after the loop: the values its body computes come
+first, each as a binding of its own (`[t 0 expr]`, in statement order, so its sites keep
+their order), then the carried values, each updated from those (a carried value that
+takes another's old value reads a copy bound before them); the initial values are bound
+before the loop; the test is a region like any other (a `let*` around a condition where
+it binds values). A stated cap is written as `:precisec-cap N`. The
+form reads back with the same sites in the same order and the same results and trip
+counts (the extra bindings hold no site). Only the FPCore subset precisec reads can be
+written: one returned scalar, scalar inputs, no counted loops, no loop inside a loop;
 anything else is a located refusal.
 """
 
@@ -92,14 +102,23 @@ class _Plan:
         self.definition: dict[int, Eqn | Cond] = {}
         self.home: dict[int, int] = {}
         self.inline: set[int] = set()
+        self.whiles: list[While] = []
         self.count(kernel.body)
         self.plan(kernel.body)
 
-    def count(self, region: Region) -> None:
+    def count(self, region: Region, in_loop: bool = False) -> None:
         for stmt in region.stmts:
-            if isinstance(stmt, Loop | While):
-                raise _refuse(stmt.loc, "loops are not supported yet")
-            if isinstance(stmt, Eqn):
+            if isinstance(stmt, Loop) or (isinstance(stmt, While) and in_loop):
+                raise _refuse(stmt.loc, "counted loops and loops inside loops are not "
+                                        "supported")
+            if isinstance(stmt, While):
+                if any(p.shape or p.type != REAL for p in stmt.carried):
+                    raise _refuse(stmt.loc, "a while loop may carry only real scalars")
+                self.note(stmt.init, region)
+                self.count(stmt.cond, True)
+                self.count(stmt.body, True)
+                self.whiles.append(stmt)
+            elif isinstance(stmt, Eqn):
                 if stmt.op not in _SPELLINGS:
                     raise _refuse(stmt.loc, f"`{stmt.op}` has no FPCore form")
                 self.note(stmt.args, region)
@@ -108,8 +127,8 @@ class _Plan:
                 if len(stmt.outs) != 1 or stmt.outs[0].type != REAL:
                     raise _refuse(stmt.loc, "a branch must merge exactly one real value")
                 self.note((stmt.pred,), region)
-                self.count(stmt.then)
-                self.count(stmt.other)
+                self.count(stmt.then, in_loop)
+                self.count(stmt.other, in_loop)
                 self.define(stmt.outs[0], stmt, region)
         self.note(region.results, region)
 
@@ -142,6 +161,11 @@ class _Plan:
             del stack[:count]
 
         for stmt in region.stmts:
+            if isinstance(stmt, While):  # its initial values are bound before it
+                bind(len(stack))
+                self.plan(stmt.cond)
+                self.plan_body(stmt.body)
+                continue
             if isinstance(stmt, Cond):
                 self.plan(stmt.then)
                 self.plan(stmt.other)
@@ -169,6 +193,14 @@ class _Plan:
             self.inline.add(id(result))
         else:
             bind(len(stack))
+
+    def plan_body(self, region: Region) -> None:
+        """A loop body's values are all bound (each a binding of the `while*`), except
+        booleans, which are written where they are used; a branch's sides as usual."""
+        for stmt in region.stmts:
+            if isinstance(stmt, Cond):
+                self.plan(stmt.then)
+                self.plan(stmt.other)
 
     def candidate(self, var: Var, region: Region) -> bool:
         """Used exactly once, in the region that defines it."""
@@ -204,9 +236,20 @@ class _Writer:
 
     def measure(self, region: Region) -> None:
         """The precision of every real value: its site's; an exact operation's widest
-        argument's; a merge's widest side's; the type's for literals and inputs."""
+        argument's; a merge's widest side's; a carried value's widest of its initial and
+        updated values (until that settles); the type's for literals and inputs."""
         for stmt in region.stmts:
-            if isinstance(stmt, Cond):
+            if isinstance(stmt, While):
+                widths: list[int] = []
+                while widths != (widths := [max(self.width(init), self.width(update))
+                                            for init, update in zip(stmt.init, stmt.body.results,
+                                                                    strict=True)]):
+                    for k, width in enumerate(widths):
+                        for var in (stmt.body.params[k], stmt.cond.params[k], stmt.outs[k]):
+                            self.widths[id(var)] = width
+                    self.measure(stmt.cond)
+                    self.measure(stmt.body)
+            elif isinstance(stmt, Cond):
                 self.measure(stmt.then)
                 self.measure(stmt.other)
                 self.widths[id(stmt.outs[0])] = max(
@@ -266,12 +309,20 @@ class _Writer:
                 f"\n{inner}", partial(self.region, cond.then, inner),
                 f"\n{inner}", partial(self.region, cond.other, inner), "))"]
 
-    def region(self, region: Region, indent: str) -> list[Piece]:
-        """A region's value: its bound values in a `let*`, then its result."""
+    def region(self, region: Region, indent: str, start: int = 0) -> list[Piece]:
+        """A region's value from statement `start` on: its bound values in a `let*`, then
+        its result, or the first while loop, which writes the rest."""
         inner = _deeper(indent, 7)
         (result,) = region.results
-        body = partial(self.atom, result, self.base, _deeper(indent, 2))
-        bound = [s for s in region.stmts
+        stmts = region.stmts[start:]
+        loop = next((k for k, s in enumerate(stmts) if isinstance(s, While)), None)
+        if loop is None:
+            body: Piece = partial(self.atom, result, self.base, _deeper(indent, 2))
+        else:
+            body = partial(self.while_loop, stmts[loop], region, start + loop + 1,
+                           _deeper(indent, 2))
+            stmts = stmts[:loop]
+        bound = [s for s in stmts
                  if _value(s).type != BOOL and id(_value(s)) not in self.plan.inline]
         if not bound:
             return [body]
@@ -281,6 +332,34 @@ class _Writer:
                        partial(self.name, _value(stmt)), " ",
                        partial(self.stmt, stmt, self.base, inner), "]"]
         return [*pieces, f")\n{indent}  ", body, ")"]
+
+    def while_loop(self, loop: While, region: Region, rest: int, indent: str) -> list[Piece]:
+        """`(while* test (body values, copies, carried values) rest)` (module docstring)."""
+        inner = _deeper(indent, 4)
+        names = [self.name(p)[0] for p in loop.body.params]
+        for vars_ in (loop.cond.params, loop.outs):
+            self.names.update((id(v), name) for v, name in zip(vars_, names, strict=True))
+        zero = self.literal(Lit(REAL, "0"), self.base)
+        pieces: list[Piece] = [f"(! :precision {fpcore_precision(self.base)} (while* ",
+                               partial(self.region, loop.cond, inner), f"\n{inner}("]
+        for stmt in loop.body.stmts:
+            value = _value(stmt)  # type: ignore[arg-type]
+            if value.type != BOOL:
+                pieces += ["[", partial(self.name, value), f" {zero} ",
+                           partial(self.stmt, stmt, self.base, inner), f"]\n{inner} "]
+        carried = {id(p): k for k, p in enumerate(loop.body.params)}
+        updates: list[Piece] = []
+        for k, result in enumerate(loop.body.results):
+            if isinstance(result, Var) and carried.get(id(result), k) != k:
+                copy = Var(REAL, (), f"{names[carried[id(result)]]}_old")
+                pieces += ["[", partial(self.name, copy), f" {zero} {self.names[id(result)]}]"
+                           f"\n{inner} "]
+                result = copy
+            updates.append(partial(self.atom, result, self.base, inner))
+        for k, (name, init, update) in enumerate(zip(names, loop.init, updates, strict=True)):
+            pieces += ["" if k == 0 else f"\n{inner} ", f"[{name} ",
+                       partial(self.atom, init, self.base, inner), " ", update, "]"]
+        return [*pieces, f")\n{inner}", partial(self.region, region, inner, rest), "))"]
 
     def name(self, var: Var) -> list[Piece]:
         """A fresh name for a bound value, after its hint where it has a usable one."""
@@ -324,7 +403,7 @@ def _pre(kernel: Kernel, names: Sequence[str]) -> str | None:
     return bounds[0] if len(bounds) == 1 else f"(and {' '.join(bounds)})"
 
 
-def _header(kernel: Kernel) -> list[str]:
+def _header(kernel: Kernel, whiles: Sequence[While]) -> list[str]:
     """The core's first line and properties: the source's where it came from FPCore
     (`:precision` and `:precisec-rmse` state the kernel's), else made from the kernel."""
     names = fpcore_argument_names(kernel)
@@ -340,6 +419,11 @@ def _header(kernel: Kernel) -> list[str]:
     if kernel.target_rmse is not None:
         lines.append(f" :precisec-{kernel.target_metric} {kernel.target_rmse!r}")
     lines.extend(f" {key} {text}" for key, text in kept if key not in (":name", ":pre"))
+    caps = {loop.cap for loop in whiles if loop.stated}
+    if len(caps) > 1 or (caps and len(caps) < len({loop.stated for loop in whiles})):
+        raise _refuse(whiles[0].loc, "FPCore states one iteration cap for all while loops")
+    if caps and ":precisec-cap" not in given:
+        lines.append(f" :precisec-cap {caps.pop()}")
     return lines
 
 
@@ -350,8 +434,9 @@ def emit_fpcore(kernel: Kernel, site_bits: Sequence[int]) -> str:
     if kernel.outputs or any(p.shape for p in kernel.inputs) or not kernel.returns:
         raise _refuse(kernel.loc, "FPCore returns one scalar from scalar arguments")
     try:
-        writer = _Writer(kernel, site_bits, _Plan(kernel))
+        plan = _Plan(kernel)
+        writer = _Writer(kernel, site_bits, plan)
     except RecursionError as err:
         raise _refuse(kernel.loc, "branches nested too deeply") from err
     body = writer.render(kernel.body, " ")
-    return "\n".join([*_header(kernel), f" {body})"]) + "\n"
+    return "\n".join([*_header(kernel, plan.whiles), f" {body})"]) + "\n"

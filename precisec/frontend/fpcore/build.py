@@ -74,7 +74,8 @@ _FORMS = {
     "for*": "`for*` loops are not supported",
     "tensor": "`tensor` (arrays) is not supported",
     "tensor*": "`tensor*` (arrays) is not supported",
-    "array": "`array` (arrays and multiple results) is not supported",
+    "array": "`array` is only supported as the FPCore's result (its elements are the "
+             "results); arrays as values are not supported",
     "ref": "`ref` (array indexing) is not supported",
     "dim": "`dim` (array dimensions) is not supported",
     "size": "`size` (array dimensions) is not supported",
@@ -205,6 +206,12 @@ class BodyBuilder:
 
     def let(self, datum: SList, scope: Scope, context: Precision, sequential: bool,
             hint: str) -> Atom:
+        inner = self.let_scope(datum, scope, context, sequential)
+        return self.expression(datum.items[2], inner, context, hint)
+
+    def let_scope(self, datum: SList, scope: Scope, context: Precision,
+                  sequential: bool) -> dict[str, Atom]:
+        """The scope a `let`/`let*` form's body sees (its bindings built)."""
         form = show(datum.items[0])
         if len(datum.items) != 3 or not isinstance(datum.items[1], SList):
             raise PrecisecError(datum.loc, f"`{form}` needs a binding list and a body: "
@@ -222,13 +229,20 @@ class BodyBuilder:
             bound.add(name)
             inner[name] = self.expression(binding.items[1], inner if sequential else scope,
                                           context, _hint(name))
-        return self.expression(datum.items[2], inner, context, hint)
+        return inner
 
     # -- loops ---------------------------------------------------------------------------
 
     def while_loop(self, datum: SList, args: Sequence[Datum], scope: Scope,
                    context: Precision, sequential: bool, hint: str) -> Atom:
-        """`(while cond ([x init update] ...) body)`: a `While` carrying the bound values.
+        """`(while cond ([x init update] ...) body)`: the body's value after the loop."""
+        final = self.while_scope(datum, args, scope, context, sequential)
+        return self.expression(args[2], final, context, hint)
+
+    def while_scope(self, datum: SList, args: Sequence[Datum], scope: Scope,
+                    context: Precision, sequential: bool) -> dict[str, Atom]:
+        """`(while cond ([x init update] ...) body)`: a `While` carrying the bound values,
+        and the scope its body sees (the names bound to their final values).
         `while` computes the initial values and then each round of updates in parallel
         (every update reads the previous round's values), `while*` in sequence (each
         reads the ones bound before it), as the FPCore standard says; the condition and
@@ -276,8 +290,28 @@ class BodyBuilder:
                 inner[name] = value
         body = self.builder.pop(params, updates)
         outs = self.builder.while_loop(init, cond, body, datum.loc, self.cap)
-        final = {**scope, **{n: v for (n, _, _), v in zip(bindings, outs, strict=True)}}
-        return self.expression(args[2], final, context, hint)
+        return {**scope, **{n: v for (n, _, _), v in zip(bindings, outs, strict=True)}}
+
+    def results(self, datum: Datum, scope: Scope, context: Precision) -> list[Atom]:
+        """The FPCore's results: one value, or the elements of an `(array e ...)` in its
+        result position (the body itself, or the body of a `let`, `let*`, `while`,
+        `while*` or `!` there), which become the kernel's output array."""
+        name = head(datum)
+        if isinstance(datum, SList) and name == "array":
+            if len(datum.items) < 2:
+                raise PrecisecError(datum.loc, "`array` needs at least one element")
+            return [self.expression(e, scope, context) for e in datum.items[1:]]
+        if isinstance(datum, SList) and name in ("let", "let*") and len(datum.items) == 3:
+            inner = self.let_scope(datum, scope, context, sequential=name == "let*")
+            return self.results(datum.items[2], inner, context)
+        if isinstance(datum, SList) and name in ("while", "while*") and len(datum.items) == 4:
+            final = self.while_scope(datum, datum.items[1:], scope, context,
+                                     sequential=name == "while*")
+            return self.results(datum.items[3], final, context)
+        if isinstance(datum, SList) and name == "!" and len(datum.items) >= 2:
+            inner = annotation(datum.items[1:-1], context, self.tuned, "an `!` annotation")
+            return self.results(datum.items[-1], scope, inner)
+        return [self.expression(datum, scope, context)]
 
     # -- branches ------------------------------------------------------------------------
 
@@ -310,6 +344,9 @@ class BodyBuilder:
         if name == "!" and isinstance(datum, SList) and len(datum.items) >= 2:
             inner = annotation(datum.items[1:-1], context, self.tuned, "an `!` annotation")
             return self.condition(datum.items[-1], scope, inner)
+        if name in ("let", "let*") and isinstance(datum, SList):
+            bound = self.let_scope(datum, scope, context, sequential=name == "let*")
+            return self.condition(datum.items[2], bound, context)
         if not isinstance(datum, SList) or name not in _COMPARISONS.keys() | _BOOLEANS:
             raise PrecisecError(datum.loc, f"`{show(datum)}` is not a supported condition; "
                                            f"{_CONDITION_HINT}")
@@ -386,7 +423,7 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
     scope = {a.name: var for a, var in zip(arguments, params, strict=True)}
     with _deep_recursion():
         try:
-            result = body.expression(core.body, scope, context)
+            results = body.results(core.body, scope, context)
             pre = core.prop(":pre")
             bounds, precondition = domain(
                 _precondition_region(core, [a.name for a in arguments], context),
@@ -397,8 +434,10 @@ def build_kernel(core: Core, tuned: bool = False) -> tuple[Kernel, list[int]]:
             goal = target({key: core.prop(key) for key in TARGET_PROPERTIES})
             worst = target({MAXERR_PROPERTY: core.prop(MAXERR_PROPERTY)},
                            {MAXERR_PROPERTY: "maxerr"})
+            outputs, values, final = _output_array(body.builder, results, c_names, core.loc)
             kernel = body.builder.kernel(
-                core.kernel_name, core.loc, inputs, params, True, (result,),
+                core.kernel_name, core.loc, [*inputs, *outputs], [*params, *values],
+                len(results) == 1, final,
                 precision="float" if float_kernel else "double",
                 target_rmse=None if goal is None else goal[1],
                 properties=_kernel_properties(core, [a.name for a in arguments]),
