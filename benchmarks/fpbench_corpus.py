@@ -366,8 +366,11 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "FPCore names back. `(while test ([x init update] …) body)` and `while*` are "
         "`While` regions (docs/method.md §1): `while` computes the initial values and "
         "each round of updates in parallel, `while*` in sequence; the loop stops at its "
-        "hard cap of 10^6 iterations, stated in the tuned C, which keeps it a loop; "
-        "verification compares the trip counts with the exact program's. `for` loops, "
+        "hard cap, stated in the tuned C, which keeps it a loop: `:precisec-cap N` if the "
+        "FPCore states one, else 10^6 iterations, and a loop that reaches that default "
+        "cap in the exact reference is refused at the loop with the input (it does not "
+        "finish as written); verification compares the trip counts with the exact "
+        "program's. `for` loops, "
         "tensors, integer and other precisions are refused with a located reason; "
         "`precisec list FILE.fpcore` "
         "prints the same reasons as the table below.",
