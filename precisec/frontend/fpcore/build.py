@@ -52,7 +52,7 @@ from precisec.frontend.fpcore.reader import (
 )
 from precisec.ir.builder import Builder
 from precisec.ir.check import verify
-from precisec.ir.core import BOOL, REAL, Atom, Eqn, Input, Kernel, Lit, Region, Var
+from precisec.ir.core import BOOL, REAL, Atom, Eqn, Input, Kernel, Lit, Output, Region, Var
 from precisec.ir.prune import prune
 from precisec.ops import ARITH_UNARY, FPCORE_OPERATIONS, OpSpec
 
@@ -460,6 +460,22 @@ def stated_cap(value: Datum | None) -> int | None:
                                        f"iteration cap of every while loop), got "
                                        f"`{show(value)}`")
     return int(value.value)
+
+
+def _output_array(builder: Builder, results: list[Atom], taken: Sequence[str],
+                  loc: SourceLoc) -> tuple[list[Output], list[Var], tuple[Atom, ...]]:
+    """One result is returned; several (an `(array e ...)` result) are stored into an
+    output array `out` (`out_2`, … if an argument has that name), as a C kernel writes
+    its results: the output parameters, their initial values, the kernel's results."""
+    if len(results) == 1:
+        return [], [], (results[0],)
+    name = next(n for n in ("out", *(f"out_{k}" for k in range(2, len(taken) + 3)))
+                if n not in taken)
+    start = Var(REAL, (len(results),), name)
+    array: Atom = start
+    for k, value in enumerate(results):
+        array = builder.op("store", [array, Lit.int(k), value], loc, name)
+    return [Output(name, (len(results),), loc)], [start], (array,)
 
 
 def _precondition_region(core: Core, names: Sequence[str], context: Precision
