@@ -370,8 +370,12 @@ def markdown(results: list[Result], corpus: str, seed: int, samples: int,
         "FPCore states one, else 10^6 iterations, and a loop that reaches that default "
         "cap in the exact reference is refused at the loop with the input (it does not "
         "finish as written); verification compares the trip counts with the exact "
-        "program's. `for` loops, "
-        "tensors, integer and other precisions are refused with a located reason; "
+        "program's. A while loop's carried values that neither its test nor the results "
+        "read are dropped with the operations only they read (docs/method.md §1). "
+        "`(array e …)` as the result (the body, or the body of a `let`, `while` or `!` "
+        "there) makes the elements the results, an output array `out` as a C kernel "
+        "writes them, measured over all elements. `for` loops, "
+        "other tensors, integer and other precisions are refused with a located reason; "
         "`precisec list FILE.fpcore` "
         "prints the same reasons as the table below.",
         "",
