@@ -142,9 +142,16 @@ class _Search:
         return params
 
 
+def _ratio(lo: float, hi: float, bottom: float, top: float) -> float:
+    """(hi − lo)/(top − bottom), by halves where a width overflows (near ±DBL_MAX)."""
+    if math.isfinite(top - bottom):
+        return (hi - lo) / (top - bottom)
+    return (hi / 2 - lo / 2) / (top / 2 - bottom / 2)
+
+
 def share(cell: Cell, whole: Cell) -> float:
-    """The cell's share of the box's volume (halves first: no overflow near DBL_MAX)."""
-    return math.prod((hi / 2 - lo / 2) / (top / 2 - bottom / 2)
+    """The cell's share of the box's volume."""
+    return math.prod(_ratio(lo, hi, bottom, top)
                      for (lo, hi), (bottom, top) in zip(cell, whole, strict=True)
                      if top > bottom)
 
@@ -152,11 +159,11 @@ def share(cell: Cell, whole: Cell) -> float:
 def _split(cell: Cell, whole: Cell) -> list[Cell] | None:
     """The cell's halves along its widest dimension relative to the box (None: too
     narrow to split in doubles)."""
-    spans = [(hi / 2 - lo / 2) / (top / 2 - bottom / 2) if top > bottom else 0.0
+    spans = [_ratio(lo, hi, bottom, top) if top > bottom else 0.0
              for (lo, hi), (bottom, top) in zip(cell, whole, strict=True)]
     k = int(np.argmax(spans))
     lo, hi = cell[k]
-    middle = lo / 2 + hi / 2
+    middle = lo + (hi - lo) / 2 if math.isfinite(hi - lo) else lo / 2 + hi / 2
     if not lo < middle < hi:
         return None
     return [(*cell[:k], (lo, middle), *cell[k + 1:]), (*cell[:k], (middle, hi), *cell[k + 1:])]

@@ -11,7 +11,7 @@ from precisec.semantics.compiled import Evaluator
 from precisec.tune.coverage import MIN_EXECUTIONS, site_coverage, site_executions
 from precisec.tune.metrics import Measurement, Strata
 from precisec.tune.samples import Sample
-from precisec.tune.strata import STRATUM_SAMPLES, reaching_cells, stratify
+from precisec.tune.strata import STRATUM_SAMPLES, reaching_cells, share, stratify
 
 BRANCH = [0, 1, 2]  # the three operations of RARE_BRANCH's then side (line 6)
 
@@ -142,3 +142,12 @@ def test_the_stratified_mean_is_unbiased_for_the_uniform_distribution() -> None:
         plain.append(float(np.mean(f(rng.random(550)))))
     assert abs(np.mean(estimates) - exact) < 4 * np.std(estimates) / np.sqrt(400)
     assert np.std(estimates) < 0.2 * np.std(plain)
+
+
+def test_shares_of_extreme_boxes() -> None:
+    """Volumes near ±DBL_MAX (widths overflow) and of subnormal boxes (halves underflow)."""
+    huge = ((-1.7e308, 1.7e308),)
+    assert share(((0.0, 1.7e308),), huge) == 0.5
+    tiny = ((0.0, 5e-324),)
+    assert share(tiny, tiny) == 1.0
+    assert share(((0.0, 1.0), (2.0, 2.0)), ((0.0, 4.0), (2.0, 2.0))) == 0.25
