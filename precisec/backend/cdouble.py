@@ -25,34 +25,60 @@ from precisec.ir.core import Atom, Eqn, Lit, Var
 # testing it on the way: a tuned file passes a local flag (kept in a register once the
 # helpers are inlined, and thread-safe), the evaluator its static `pc_unsafe`.
 ROUNDING_C = """\
-static inline double pc_safe_at(double r, int *bad)
+static inline uint64_t pc_bits_of(double x)
 {
     uint64_t u;
-    memcpy(&u, &r, sizeof u);
-    const uint64_t x = u << 1;  /* |r| in order: 2^-900 is 0x0F6 << 52, 2^900 0xFD6 << 52 */
+    memcpy(&u, &x, sizeof u);
+    return u;
+}
+
+static inline double pc_of_bits(uint64_t u)
+{
+    double x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Flags the double of bits u unless it is zero or in the safe range. */
+static inline void pc_check_bits(uint64_t u, int *bad)
+{
+    const uint64_t x = u << 1;  /* |v| in order: 2^-900 is 0x0F6 << 52, 2^900 0xF06 << 52 */
     *bad |= (x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000)) & (x != 0);
+}
+
+static inline double pc_safe_at(double r, int *bad)
+{
+    pc_check_bits(pc_bits_of(r), bad);
     return r;
 }
 
-/* hi rounded to p bits, to nearest even; `lo` is zero or has the sign of (exact - hi).
-   Branch-free on the bits of hi: adding half an ulp minus one, plus a tie bit, carries
-   into the kept bits exactly when the exact value rounds up. Below or above the midpoint
-   the tie bit cannot change the carry; at a midpoint of hi it is 1 if the exact value
-   lies beyond hi (lo has hi's sign), 0 if before, and the kept last bit if hi is exact
-   (ties to even). A carry out of the significand steps the exponent, as it should. */
+/* sign(hi) 2^(e + 53 - p), e the exponent of hi (bits u): the sum of it and a value of
+   hi's sign and binade is rounded by the hardware to a multiple of 2^(e + 1 - p), the
+   p-bit grid of that binade, ties to even (its significand's last bit is the grid's). */
+static inline double pc_grid_scale(uint64_t u, int p)
+{
+    return pc_of_bits((u & UINT64_C(0xFFF0000000000000)) + ((uint64_t) (53 - p) << 52));
+}
+
+/* hi (bits u, in the safe range or zero) rounded to p < 53 bits, to nearest even, where
+   `lo` is zero or has the sign of (exact - hi). Rounding hi alone is right unless hi is a
+   midpoint of the p-bit grid and lo is not zero: then the exact value lies strictly
+   between hi and the neighbour on lo's side, which is hi + copysign(half a grid step, lo).
+   The midpoint test is on the bits of hi, beside the rounding, not after it. */
+static inline double pc_round_bits(double hi, uint64_t u, double lo, int p)
+{
+    const int shift = 53 - p;
+    const double scale = pc_grid_scale(u, p);
+    const double half = pc_of_bits((u & UINT64_C(0x7FF0000000000000)) - ((uint64_t) p << 52));
+    const double nearest = copysign((scale + hi) - scale, hi);
+    const int midpoint = (u & ((UINT64_C(1) << shift) - 1)) == UINT64_C(1) << (shift - 1);
+    return midpoint & (lo != 0.0) ? hi + copysign(half, lo) : nearest;
+}
+
+/* hi rounded to p bits, to nearest even; `lo` is zero or has the sign of (exact - hi). */
 static inline double pc_round_d(double hi, double lo, int p)
 {
-    if (p >= 53) return hi;
-    uint64_t u, l;
-    memcpy(&u, &hi, sizeof u);
-    memcpy(&l, &lo, sizeof l);
-    const int shift = 53 - p;
-    const uint64_t one = UINT64_C(1) << shift;
-    const uint64_t exact = (l << 1) == 0, beyond = ((l ^ u) >> 63) == 0;
-    const uint64_t tie = beyond ^ ((beyond ^ (u >> shift)) & 1 & (0 - exact));
-    u = (u + (one >> 1) - 1 + tie) & ~(one - 1);
-    memcpy(&hi, &u, sizeof u);
-    return hi;
+    return p >= 53 ? hi : pc_round_bits(hi, pc_bits_of(hi), lo, p);
 }
 
 /* The exact product a*b = *h + *l (no overflow, no underflow): one fused multiply-add
@@ -71,39 +97,58 @@ static inline void pc_two_product(double a, double b, double *h, double *l)
 #endif
 }
 
+/* Each rule checks the double nearest its exact result, hi: the p-bit result is in the
+   safe range exactly when hi is (rounding is monotone and the bounds are p-bit numbers),
+   save for hi just below a bound that rounds onto it, which is flagged needlessly. */
 static inline double pc_add_d(double a, double b, int p, int *bad)
 {
     const double s = a + b;
-    if (p >= 53) return pc_safe_at(s, bad);
+    const uint64_t u = pc_bits_of(s);
+    pc_check_bits(u, bad);
+    if (p >= 53) return s;
     const double bb = s - a, e = (a - (s - bb)) + (b - bb);
-    return pc_safe_at(pc_round_d(s, e, p), bad);
+    return pc_round_bits(s, u, e, p);
 }
 
+/* With a fused multiply-add, a*b + scale is rounded once, on the p-bit grid: the exact
+   product needs no remainder. */
 static inline double pc_mul_d(double a, double b, int p, int *bad)
 {
-    double h, l;
-    if (p >= 53) return pc_safe_at(a * b, bad);
-    pc_two_product(a, b, &h, &l);
-    return pc_safe_at(pc_round_d(h, l, p), bad);
+    const double h = a * b;
+    const uint64_t u = pc_bits_of(h);
+    pc_check_bits(u, bad);
+    if (p >= 53) return h;
+#ifdef __FP_FAST_FMA
+    const double scale = pc_grid_scale(u, p);
+    return copysign(fma(a, b, scale) - scale, h);
+#else
+    double hh, l;
+    pc_two_product(a, b, &hh, &l);
+    return pc_round_bits(h, u, l, p);
+#endif
 }
 
 static inline double pc_div_d(double a, double b, int p, int *bad)
 {
     const double q = a / b;
+    const uint64_t u = pc_bits_of(q);
     double h, l;
-    if (p >= 53 || q == 0.0) return pc_safe_at(q, bad);
+    pc_check_bits(u, bad);
+    if (p >= 53 || q == 0.0) return q;
     pc_two_product(q, b, &h, &l);
     const double r = (a - h) - l;
-    return pc_safe_at(pc_round_d(q, b > 0 ? r : -r, p), bad);
+    return pc_round_bits(q, u, b > 0 ? r : -r, p);
 }
 
 static inline double pc_sqrt_d(double a, int p, int *bad)
 {
     const double s = sqrt(a);
+    const uint64_t u = pc_bits_of(s);
     double h, l;
-    if (p >= 53 || s == 0.0) return pc_safe_at(s, bad);
+    pc_check_bits(u, bad);
+    if (p >= 53 || s == 0.0) return s;
     pc_two_product(s, s, &h, &l);
-    return pc_safe_at(pc_round_d(s, (a - h) - l, p), bad);
+    return pc_round_bits(s, u, (a - h) - l, p);
 }
 
 /* mpfr_min and mpfr_max: NaN loses, -0 < +0. */
