@@ -5,12 +5,10 @@ at the form."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import kernel
 
 from precisec.errors import PrecisecError
-from precisec.frontend.c import load_c
 from precisec.frontend.fpcore import parse_fpcore
 from precisec.semantics import interpret
 
@@ -33,11 +31,9 @@ void pair(double x, double y, double out[2])
 """
 
 
-def test_an_array_result_is_the_c_kernels_output_array(tmp_path: Path) -> None:
+def test_an_array_result_is_the_c_kernels_output_array() -> None:
     from_fpcore = parse_fpcore(PAIR_FPCORE, "pair.fpcore")
-    path = tmp_path / "pair.c"
-    path.write_text(PAIR_C)
-    from_c = load_c(path)
+    from_c = kernel(PAIR_C, "pair.c")
     assert not from_fpcore.returns and from_fpcore.result_labels == ("out[0]", "out[1]")
     assert [s.op for s in from_fpcore.sites] == [s.op for s in from_c.sites]
     for point, bits in (([0.5, 0.25], [53] * 4), ([0.9, 0.1], [10, 20, 30, 40])):

@@ -6,12 +6,10 @@ exponent range but returns only its step residual)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import kernel as c_kernel
 
-from precisec.frontend.c import load_c
 from precisec.frontend.fpcore import parse_fpcore
 from precisec.ir import Kernel
 from precisec.ir.core import While, walk
@@ -40,12 +38,9 @@ double residual(double x)
 ALONE_FPCORE = """(FPCore (x) :pre (<= 2 x 3) (while (> e 0.005) ([e 1 (- e 0.01)]) (fabs e)))"""
 
 
-def residual(frontend: str, tmp_path: Path) -> Kernel:
-    if frontend == "fpcore":
-        return parse_fpcore(RESIDUAL_FPCORE, "residual.fpcore")
-    path = tmp_path / "residual.c"
-    path.write_text(RESIDUAL_C)
-    return load_c(path)
+def residual(frontend: str) -> Kernel:
+    return parse_fpcore(RESIDUAL_FPCORE, "residual.fpcore") if frontend == "fpcore" \
+        else c_kernel(RESIDUAL_C, "residual.c")
 
 
 def the_while(kernel: Kernel) -> While:
@@ -53,9 +48,8 @@ def the_while(kernel: Kernel) -> While:
 
 
 @pytest.mark.parametrize("frontend", ["fpcore", "c"])
-def test_dead_carried_values_and_the_operations_only_they_read_go(frontend: str,
-                                                                  tmp_path: Path) -> None:
-    kernel = residual(frontend, tmp_path)
+def test_dead_carried_values_and_the_operations_only_they_read_go(frontend: str) -> None:
+    kernel = residual(frontend)
     alone = parse_fpcore(ALONE_FPCORE, "alone.fpcore")
     assert [s.op for s in kernel.sites] == ["sub"]
     assert len(the_while(kernel).outs) == 1

@@ -5,12 +5,10 @@ too, and a low uniform precision cannot stall the counter and run the loop to it
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import kernel as c_kernel
 
-from precisec.frontend.c import load_c
 from precisec.frontend.fpcore import parse_fpcore
 from precisec.ir import Kernel
 from precisec.semantics.compiled import Evaluator
@@ -36,18 +34,14 @@ double halvings(double x)
 """
 
 
-def halvings(frontend: str, tmp_path: Path) -> Kernel:
-    if frontend == "fpcore":
-        return parse_fpcore(HALVINGS_FPCORE, "halvings.fpcore")
-    path = tmp_path / "halvings.c"
-    path.write_text(HALVINGS_C)
-    return load_c(path)
+def halvings(frontend: str) -> Kernel:
+    return parse_fpcore(HALVINGS_FPCORE, "halvings.fpcore") if frontend == "fpcore" \
+        else c_kernel(HALVINGS_C, "halvings.c")
 
 
 @pytest.mark.parametrize("frontend", ["fpcore", "c"])
-def test_the_uniform_search_keeps_the_loop_counter_at_the_baseline(frontend: str,
-                                                                   tmp_path: Path) -> None:
-    kernel = halvings(frontend, tmp_path)
+def test_the_uniform_search_keeps_the_loop_counter_at_the_baseline(frontend: str) -> None:
+    kernel = halvings(frontend)
     counter = np.flatnonzero(condition_sites(kernel))
     assert len(counter) == 1
     tried: list[tuple[int, ...]] = []
