@@ -157,8 +157,9 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     """Repair `start` (bits per site) until validated, then lower it, never below
     `floor` (per site; MIN_BITS if None); None if even MAX_BITS misses. `emulate` gives
     the tuned outputs on the validation sample whose exact outputs are `reference`;
-    `sens` is per site. The last single-bit pass stops after `max_trials` emulations (a
-    count, not a time, so results stay deterministic)."""
+    `sens` is per site. The last lowering passes (under bits the per-site bisections,
+    then the single-bit pass) stop after `max_trials` emulations together (a count, not a
+    time, so results stay deterministic)."""
     validator: Validator[np.ndarray] = Validator(
         lambda bits: emulate(_bits_key(bits)), _bits_key, reference, target, metric)
     low = np.maximum(MIN_BITS, np.zeros(len(start), int) if floor is None
@@ -182,11 +183,11 @@ def refine(emulate: Callable[[tuple[int, ...]], np.ndarray], target: float,
     found = first_true(Reversed(lowered), validator.accepts)
     if found is not None:
         bits = lowered[len(lowered) - 1 - found]
+    budget = len(validator.seen) + max_trials
     if herbie:
-        bits = _lower_each(validator, bits, sens, len(validator.seen) + max_trials, low)
+        bits = _lower_each(validator, bits, sens, budget, low)
     with np.errstate(over="ignore", invalid="ignore"):
-        bits = _lower_singly(validator, bits, sens, target, len(validator.seen) + max_trials,
-                             low)
+        bits = _lower_singly(validator, bits, sens, target, budget, low)
     difference = bits - initial
     return Refinement(_bits_key(bits), int(np.sum(difference[difference > 0])),
                       int(-np.sum(difference[difference < 0])), validator.measure(bits),
