@@ -30,8 +30,9 @@ and a flip there costs nothing to first order.
 **Undefined sides.** Both sides are evaluated on every clean input and its projection;
 where the jump at the boundary is not finite (sqrt of a negative on the side not taken),
 the sample's projection's jump, else its own, is used, and where neither is finite the
-largest finite squared jump of that branch over the sample: a flip into an undefined value
-costs at least the worst flip seen (0 if no jump of the branch is finite).
+largest finite squared jump of that branch over the samples whose gap some noise reaches
+(the others carry none): a flip into an undefined value costs at least the worst flip
+seen (0 if no jump of the branch is finite).
 
 **Scope.** Branches outside loops whose predicate is <, <=, > or >= of two reals. Branches
 inside loops and while loops' tests are not priced (a flip there changes every later
@@ -43,7 +44,7 @@ sites keep the kernel's precision by default (docs/method.md §4).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -111,7 +112,8 @@ def flip_mse(sigma: jax.Array, table: FlipTable) -> jax.Array:
     return jnp.mean(jnp.sum(probability * table.jumps, axis=1))
 
 
-def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]):  # type: ignore[no-untyped-def]
+def _point_fn(model: PerturbedModel, gaps: Mapping[int, tuple[Atom, Atom]]
+              ) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """(x, c) -> one flat row for priced branch c (an index into `gaps`, traced: one
     compilation serves every branch): its gap, liveness and squared jump, its gap and
     squared jump at the sample's projection on the boundary, then its moments at the
