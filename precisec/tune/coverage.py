@@ -5,7 +5,9 @@ that no validation input takes contributes nothing to the measured error, so the
 would lower it to the minimum and the tuned program would be garbage on that branch. Here
 each site gets the number of validation inputs that executed it at least once; a site
 run by fewer than MIN_EXECUTIONS inputs is *under-sampled* and keeps the kernel's
-baseline precision (53 bits for double, 24 for float) unless the user opts out.
+baseline precision (53 bits for double, 24 for float) unless the user opts out. The
+validation sample has stratified inputs for such sites where a search finds sub-boxes
+reaching them (`precisec.tune.strata`), so this floor is the fallback.
 
 The counts come from the exact program's branch decisions and while-loop trip counts.
 Inputs with the same branch and trip hashes (`Reference.branches`, `Reference.trips`)
