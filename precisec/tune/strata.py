@@ -120,7 +120,7 @@ class _Search:
             except Undecided as undecided:
                 paths += [{**choices, undecided.occurrence: taken} for taken in (False, True)]
                 continue
-            except (ArithmeticError, IndexError, ValueError, TypeError):
+            except (ArithmeticError, LookupError, ValueError, TypeError):
                 return np.ones_like(possible), np.zeros_like(certain)
             finally:
                 self.work += walker.work
