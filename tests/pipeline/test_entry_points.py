@@ -8,6 +8,7 @@ function; `--emit h` needs a backend that has it."""
 from __future__ import annotations
 
 import platform
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -69,6 +70,19 @@ def emit(kernel: Kernel, backend: str) -> str:
 @pytest.mark.parametrize("backend", ["fast", "native", "mixed", "wide"])
 @pytest.mark.parametrize("name", ["sine", "turbine1", "jet"])
 def test_header_and_batch_agree_with_the_file(backend: str, name: str, tmp_path: Path) -> None:
+    check_entry_points(name, backend, tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="valgrind not installed")
+def test_native_batch_is_valgrind_clean(tmp_path: Path) -> None:
+    """Under valgrind, which reports a CPU without AVX-512, so another clone runs."""
+    check_entry_points("jet", "native", tmp_path, ("valgrind", "-q", "--error-exitcode=9"))
+
+
+def check_entry_points(name: str, backend: str, tmp_path: Path,
+                       runner: tuple[str, ...] = ()) -> None:
+    """Header and batch equal the file's kernel bit for bit (the driver runs under
+    `runner`)."""
     kernel = benchmark(name)
     assert batchable(kernel)
     text = emit(kernel, backend)
@@ -100,7 +114,7 @@ def test_header_and_batch_agree_with_the_file(backend: str, name: str, tmp_path:
     inputs = sample_inputs(kernel, 1000, seed=4)
     inputs[::7] *= 2.0**950  # calls the fast kernel reruns in MPFR, inside a batch too
     inputs = np.ascontiguousarray(inputs.T, dtype="<f8")
-    out = subprocess.run([str(tmp_path / "driver")], input=inputs.tobytes(),
+    out = subprocess.run([*runner, str(tmp_path / "driver")], input=inputs.tobytes(),
                          capture_output=True, check=True)
     assert out.stdout.decode().strip() == "ok"
 
