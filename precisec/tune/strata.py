@@ -10,13 +10,15 @@ undecided branch is followed both ways (up to MAX_PATHS paths), so the sites the
 soundly. Sub-boxes that possibly reach a wanted site are halved along their widest
 dimension, largest first, until for every wanted site the sub-boxes certainly reaching
 it hold CERTAIN_SHARE of the volume of those possibly reaching it, or the search's
-budget (ball equations evaluated: deterministic) ends. The MAX_STRATA largest sub-boxes
-left that possibly reach a wanted site become strata, STRATUM_SAMPLES uniform inputs
-each; the rest of the box is one more stratum, holding the plain draw's inputs outside
-them. The stratified estimate Σ_k P_k·mean_k (P_k: a stratum's share of the box volume)
-is unbiased for the uniform distribution (`metrics.Strata`). Nothing found (dead code, a
-while loop, which the balls do not model) leaves the sample as drawn, and the site keeps
-the baseline precision (`coverage.floor`).
+budget (ball equations evaluated: deterministic) or MAX_CELLS sub-boxes are reached.
+The sub-boxes left that possibly reach a wanted site become strata of STRATUM_SAMPLES
+uniform inputs each: the MAX_STRATA − 1 largest one by one, the others together (a cell
+chosen in proportion to its volume, then a point in it); the rest of the box is one more
+stratum, holding the plain draw's inputs outside them. The stratified estimate
+Σ_k P_k·mean_k (P_k: a stratum's share of the box volume) is unbiased for the uniform
+distribution (`metrics.Strata`). Nothing found (dead code, a while loop, which the balls
+do not model) leaves the sample as drawn, and the site keeps the baseline precision
+(`coverage.floor`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ from precisec.tune.samples import Sample, box, in_box, join, plain_box
 STRATUM_SAMPLES = 2 * MIN_EXECUTIONS + 4
 """Inputs drawn in each stratum: a sub-box certainly reaching a site alone covers it."""
 MAX_STRATA = 16
+MAX_CELLS = 1024
+"""Sub-boxes the search may hold: the frontier of a long boundary stops growing here."""
 CERTAIN_SHARE = 0.75
 MAX_PATHS = 64
 SEARCH_WORK = 300_000
@@ -183,7 +187,8 @@ def reaching_cells(kernel: Kernel, wanted: Sequence[int]) -> list[Cell]:
         heap = [(-1.0, 0, whole, possible, certain)]
         done: list[tuple[float, int, Cell, np.ndarray, np.ndarray]] = []
         counter = 1
-        while heap and search.work < SEARCH_WORK and not _enough(heap + done, wanted):
+        while heap and search.work < SEARCH_WORK and len(heap) + len(done) < MAX_CELLS \
+                and not _enough(heap + done, wanted):
             entry = heapq.heappop(heap)
             _, _, cell, possible, certain = entry
             if not np.any(possible[wanted]):
@@ -202,7 +207,7 @@ def reaching_cells(kernel: Kernel, wanted: Sequence[int]) -> list[Cell]:
     finally:
         flint.ctx.prec = saved
     cells = sorted((e for e in heap + done if np.any(e[3][wanted])), key=lambda e: (e[0], e[1]))
-    return [e[2] for e in cells[:MAX_STRATA]]
+    return [e[2] for e in cells]
 
 
 def _enough(entries: list[tuple[float, int, Cell, np.ndarray, np.ndarray]],
@@ -239,13 +244,13 @@ def stratify(evaluator: Evaluator, sample: Sample, seed: int) -> Sample:
         return sample
     lows, highs = box(kernel)
     whole: Cell = tuple(zip(lows.tolist(), highs.tolist(), strict=True))
+    groups = [[cell] for cell in cells[:MAX_STRATA - 1]] + \
+        ([cells[MAX_STRATA - 1:]] if len(cells) >= MAX_STRATA else [])
     rng = np.random.default_rng([seed, STREAM])
-    points = np.vstack([in_box(np.array([lo for lo, _ in cell]), np.array([hi for _, hi in cell]),
-                               rng.random((STRATUM_SAMPLES, len(cell))), kernel.precision)
-                        for cell in cells])
-    labels = np.concatenate([_labels(sample.inputs, cells),
-                             np.repeat(np.arange(1, len(cells) + 1), STRATUM_SAMPLES)])
-    shares = [share(cell, whole) for cell in cells]
+    points = np.vstack([_draw(group, whole, rng, kernel.precision) for group in groups])
+    labels = np.concatenate([_labels(sample.inputs, groups),
+                             np.repeat(np.arange(1, len(groups) + 1), STRATUM_SAMPLES)])
+    shares = [math.fsum(share(cell, whole) for cell in group) for group in groups]
     probabilities = np.array([max(0.0, 1.0 - math.fsum(shares)), *shares])
     strata = Strata(labels, probabilities, len(sample.inputs), tuple(wanted))
     reference = join([sample.reference, evaluator.exact(points)])
@@ -253,11 +258,24 @@ def stratify(evaluator: Evaluator, sample: Sample, seed: int) -> Sample:
                   replace(sample.metric, strata=strata), sample.acceptance)
 
 
-def _labels(inputs: np.ndarray, cells: list[Cell]) -> np.ndarray:
-    """Per input, 1 + the index of the first cell holding it, or 0 (the rest of the box)."""
+def _draw(group: list[Cell], whole: Cell, rng: np.random.Generator, precision: str
+          ) -> np.ndarray:
+    """STRATUM_SAMPLES points uniform in a union of disjoint cells: a cell chosen in
+    proportion to its volume, then a point uniform in it."""
+    shares = np.array([share(cell, whole) for cell in group])
+    chosen = rng.choice(len(group), STRATUM_SAMPLES, p=shares / shares.sum())
+    bounds = np.array(group)  # (cells, inputs, 2)
+    return in_box(bounds[chosen, :, 0], bounds[chosen, :, 1],
+                  rng.random((STRATUM_SAMPLES, bounds.shape[1])), precision)
+
+
+def _labels(inputs: np.ndarray, groups: list[list[Cell]]) -> np.ndarray:
+    """Per input, 1 + the index of the first group with a cell holding it, or 0 (the rest
+    of the box)."""
     labels = np.zeros(len(inputs), dtype=np.int64)
-    for k in range(len(cells), 0, -1):
-        inside = np.all([(inputs[:, d] >= lo) & (inputs[:, d] <= hi)
-                         for d, (lo, hi) in enumerate(cells[k - 1])], axis=0)
-        labels[inside] = k
+    for k in range(len(groups), 0, -1):
+        for cell in groups[k - 1]:
+            inside = np.all([(inputs[:, d] >= lo) & (inputs[:, d] <= hi)
+                             for d, (lo, hi) in enumerate(cell)], axis=0)
+            labels[inside] = k
     return labels

@@ -11,7 +11,13 @@ from precisec.semantics.compiled import Evaluator
 from precisec.tune.coverage import MIN_EXECUTIONS, site_coverage, site_executions
 from precisec.tune.metrics import Measurement, Strata
 from precisec.tune.samples import Sample
-from precisec.tune.strata import STRATUM_SAMPLES, reaching_cells, share, stratify
+from precisec.tune.strata import (
+    MAX_STRATA,
+    STRATUM_SAMPLES,
+    reaching_cells,
+    share,
+    stratify,
+)
 
 BRANCH = [0, 1, 2]  # the three operations of RARE_BRANCH's then side (line 6)
 
@@ -76,6 +82,22 @@ def test_a_two_dimensional_region_is_found() -> None:
     assert cells
     for cell in cells:
         assert all(-2e-3 <= lo < hi <= 2e-3 for lo, hi in cell), cell
+
+
+def test_a_long_boundary_is_one_stratum_and_the_probability_holds(
+        toolchain_available: bool) -> None:
+    """The disc's boundary leaves more sub-boxes than strata: the smaller ones are sampled
+    together, so P(x² + y² < 1e-6) = π/4·1e-6 on [-1, 1]² is still estimated well."""
+    k = kernel(DISC)
+    wanted = [i for i, s in enumerate(k.sites) if s.loc.line == 7]
+    assert len(reaching_cells(k, wanted)) > MAX_STRATA
+    with Evaluator(k) as evaluator:
+        sample = stratify(evaluator, Sample.draw(evaluator, 2000, 6), 6)
+    strata = sample.metric.strata
+    assert strata is not None and len(strata.probabilities) == MAX_STRATA + 1
+    counts, shares = site_coverage(k, sample.inputs, sample.reference, strata.weights())
+    assert all(counts[wanted] >= MIN_EXECUTIONS)
+    assert np.allclose(shares[wanted], np.pi / 4 * 1e-6, rtol=0.05)
 
 
 def test_stratify_covers_the_branch_and_estimates_its_probability(
