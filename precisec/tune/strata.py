@@ -200,13 +200,15 @@ def reaching_cells(kernel: Kernel, wanted: Sequence[int]) -> list[Cell]:
                 continue
             for half in halves:
                 possible, certain = search.reach(half)
-                heapq.heappush(heap, (-share(half, whole), counter, half, possible, certain))
-                counter += 1
+                if np.any(possible[wanted]):  # else it is part of the plain stratum
+                    heapq.heappush(heap, (-share(half, whole), counter, half, possible,
+                                          certain))
+                    counter += 1
     except Unsupported:
         return []
     finally:
         flint.ctx.prec = saved
-    cells = sorted((e for e in heap + done if np.any(e[3][wanted])), key=lambda e: (e[0], e[1]))
+    cells = sorted((e for e in heap + done if np.any(e[3][wanted])), key=lambda e: e[:2])
     return [e[2] for e in cells]
 
 
