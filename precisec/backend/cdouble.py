@@ -15,11 +15,11 @@ on which path ran.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 from precisec.backend.cwalk import Walker
 from precisec.backend.mpfr import RULES
-from precisec.ir.core import Atom, Eqn, Lit, Var
+from precisec.ir.core import Atom, Cond, Eqn, Lit, Loop, Region, Var, While
 
 # The rounding helpers. Each reports an unsafe value by or-ing 1 into `*bad`, never
 # testing it on the way: a tuned file passes a local flag (kept in a register once the
@@ -39,16 +39,18 @@ static inline double pc_of_bits(uint64_t u)
     return x;
 }
 
-/* Flags the double of bits u unless it is zero or in the safe range. */
-static inline void pc_check_bits(uint64_t u, int *bad)
+/* Flags the double of bits u unless it is in the safe range, or zero where `exact_zero`
+   says a zero is exact (a product or quotient of tiny operands underflows to zero). */
+static inline void pc_check_bits(uint64_t u, int exact_zero, int *bad)
 {
     const uint64_t x = u << 1;  /* |v| in order: 2^-900 is 0x0F6 << 52, 2^900 0xF06 << 52 */
-    *bad |= (x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000)) & (x != 0);
+    *bad |= (x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000))
+        & ((x != 0) | !exact_zero);
 }
 
 static inline double pc_safe_at(double r, int *bad)
 {
-    pc_check_bits(pc_bits_of(r), bad);
+    pc_check_bits(pc_bits_of(r), 1, bad);
     return r;
 }
 
@@ -104,7 +106,7 @@ static inline double pc_add_d(double a, double b, int p, int *bad)
 {
     const double s = a + b;
     const uint64_t u = pc_bits_of(s);
-    pc_check_bits(u, bad);
+    pc_check_bits(u, 1, bad);
     if (p >= 53) return s;
     const double bb = s - a, e = (a - (s - bb)) + (b - bb);
     return pc_round_bits(s, u, e, p);
@@ -116,7 +118,7 @@ static inline double pc_mul_d(double a, double b, int p, int *bad)
 {
     const double h = a * b;
     const uint64_t u = pc_bits_of(h);
-    pc_check_bits(u, bad);
+    pc_check_bits(u, (a == 0.0) | (b == 0.0), bad);
     if (p >= 53) return h;
 #ifdef __FP_FAST_FMA
     const double scale = pc_grid_scale(u, p);
@@ -133,7 +135,7 @@ static inline double pc_div_d(double a, double b, int p, int *bad)
     const double q = a / b;
     const uint64_t u = pc_bits_of(q);
     double h, l;
-    pc_check_bits(u, bad);
+    pc_check_bits(u, a == 0.0, bad);
     if (p >= 53 || q == 0.0) return q;
     pc_two_product(q, b, &h, &l);
     const double r = (a - h) - l;
@@ -145,7 +147,7 @@ static inline double pc_sqrt_d(double a, int p, int *bad)
     const double s = sqrt(a);
     const uint64_t u = pc_bits_of(s);
     double h, l;
-    pc_check_bits(u, bad);
+    pc_check_bits(u, 1, bad);
     if (p >= 53 || s == 0.0) return s;
     pc_two_product(s, s, &h, &l);
     return pc_round_bits(s, u, (a - h) - l, p);
@@ -180,6 +182,50 @@ static inline double pc_from_mpfr_at(mpfr_srcptr x, int *bad)
     return mpfr_get_d(x, MPFR_RNDN);
 }
 """
+# The double rules exact for any finite operands, their result's check deciding alone
+# (TwoSum; the product rounded by one fused multiply-add), with the C macro they need.
+ANY_OPERANDS: dict[str, str | None] = {"add": None, "sub": None, "mul": "__FP_FAST_FMA"}
+
+
+def _references(region: Region) -> Iterator[tuple[Eqn | None, Atom]]:
+    """Every use of an atom in a region and its sub-regions, with its equation if any."""
+    for stmt in region.stmts:
+        if isinstance(stmt, Eqn):
+            yield from ((stmt, atom) for atom in stmt.args)
+            continue
+        if isinstance(stmt, Cond):
+            yield None, stmt.pred
+            yield from _references(stmt.then)
+            yield from _references(stmt.other)
+            continue
+        yield from ((None, atom) for atom in stmt.init)
+        if isinstance(stmt, While):
+            yield from _references(stmt.cond)
+        assert isinstance(stmt, Loop | While)
+        yield from _references(stmt.body)
+    yield from ((None, atom) for atom in region.results)
+
+
+def input_check(body: Region, var: Var, site_bits: Sequence[int], line: str) -> list[str]:
+    """`line`, the check of a scalar input, under the C condition that it is needed: not
+    at all if every use is an argument of a rule in `ANY_OPERANDS` at <= 53 bits (whose
+    own check covers an input out of range: docs/fast.md), always if some site is wider
+    (its rules take their arguments in the safe range)."""
+    if max(site_bits, default=0) > 53:
+        return [line]
+    needs: set[str | None] = set()
+    for eqn, atom in _references(body):
+        if atom is not var:
+            continue
+        if eqn is None or eqn.op not in ANY_OPERANDS or eqn.site is None:
+            return [line]
+        needs.add(ANY_OPERANDS[eqn.op])
+    macros = sorted(macro for macro in needs if macro is not None)
+    if not macros:
+        return []
+    return [f"#if {' || '.join(f'!defined({macro})' for macro in macros)}", line, "#endif"]
+
+
 INCLUDES_C = "#include <float.h>\n#include <math.h>\n#include <stdint.h>\n#include <string.h>\n"
 # The evaluator's helpers: its flag, and the two helpers it calls itself.
 HELPERS_C = f"""{INCLUDES_C}static int pc_unsafe;

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import gmpy2
 
-from precisec.backend.cdouble import INCLUDES_C, ROUNDING_C, DoubleDialect
+from precisec.backend.cdouble import INCLUDES_C, ROUNDING_C, DoubleDialect, input_check
 from precisec.backend.cwalk import Walker, flat_pointer
 from precisec.backend.entry import DOUBLES, batchable
 from precisec.backend.formats import DOUBLE, hex_literal
@@ -142,7 +142,8 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
         args.append(param.name)
         if not var.shape:
             walker.names[id(var)] = walker.reserve(param.name)
-            prologue.append(f"pc_safe_at({param.name}, &pc_bad);")
+            prologue += input_check(kernel.body, var, site_bits,
+                                    f"pc_safe_at({param.name}, &pc_bad);")
             continue
         kind = "in" if isinstance(param, Input) else "out"
         name = walker.reserve(f"pc_{kind}_{param.name}")

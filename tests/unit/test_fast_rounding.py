@@ -140,7 +140,7 @@ int main(int argc, char **argv)
                 break;
             case 4:  /* extreme exponents, in and out of the safe range */
                 a = additive ? pick(880, 920) : pick(430, 470);
-                b = pick(-470, 470);
+                b = additive ? pick(-470, 470) : pick(-700, 700);  /* products underflow */
                 if (next() & 1) a = 1 / a;
                 if (!strcmp(op, "div") && next() & 1) b = 1 / a;
                 break;
