@@ -80,19 +80,18 @@ def priced_branches(kernel: Kernel) -> dict[int, tuple[Atom, Atom]]:
 
 
 class FlipTable(NamedTuple):
-    """Per sample and priced branch (columns): the clean gap a − b, the gap's first-order
-    moments per site at the boundary (σ_d² = Σ_s σ_s² moments[..., s]) and the squared
-    jump; per branch the bandwidth. Rows where a branch is not reached have gap 1 and zero
-    moments and jump. A pytree, so training passes it to its compiled steps as data."""
+    """Per sample and priced branch: the clean gap a − b, the gap's first-order moments at
+    the boundary for each site in `columns` (the sites whose noise reaches some priced
+    gap, so σ_d² = Σ_j σ_{columns[j]}² moments[..., j]: a large kernel stores only its
+    condition sites) and the squared jump; per branch the bandwidth. Rows where a branch
+    is not reached have gap 1 and zero moments and jump. A pytree, so training passes it
+    to its compiled steps as data."""
 
     gaps: np.ndarray
     moments: np.ndarray
     jumps: np.ndarray
     bandwidths: np.ndarray
-
-    def sites(self) -> np.ndarray:
-        """Whether each site's noise reaches a priced gap."""
-        return np.any(self.moments > 0, axis=(0, 1))
+    columns: np.ndarray
 
 
 def flip_probability(gap: jax.Array, deviation: jax.Array, bandwidth: jax.Array) -> jax.Array:
@@ -105,7 +104,7 @@ def flip_probability(gap: jax.Array, deviation: jax.Array, bandwidth: jax.Array)
 def flip_mse(sigma: jax.Array, table: FlipTable) -> jax.Array:
     """The expected squared error of flips at σ: the mean over samples of
     Σ_branches P(flip)·J²."""
-    variance = jnp.einsum("ncs,s->nc", table.moments, sigma**2)
+    variance = jnp.einsum("ncs,s->nc", table.moments, sigma[table.columns]**2)
     positive = variance > 0
     deviation = jnp.where(positive, jnp.sqrt(jnp.where(positive, variance, 1.0)), 0.0)
     probability = flip_probability(table.gaps, deviation, table.bandwidths)
@@ -190,39 +189,43 @@ def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
     if not gaps or len(inputs) == 0:
         return None
     model = model_for(kernel, inputs=inputs)
-    n, c, s = len(inputs), len(gaps), model.layout.n_sites
     fn = jax.jit(jax.vmap(_point_fn(model, gaps), in_axes=(0, None)))
-    size = chunk_size(model.layout, n)
-    rows = np.stack([np.concatenate(in_chunks(fn, inputs, size,
-                                              lambda _, __, k=k: jnp.asarray(k)))
-                     for k in range(c)], axis=1)  # (n, c, 5 + 2·sites)
-    values, live, own_jumps = rows[:, :, 0], rows[:, :, 1] > 0, rows[:, :, 2]
-    near, near_jumps = rows[:, :, 3], rows[:, :, 4]
-    pairs = rows[:, :, 5:].reshape(n, c, 2, s)
-    moments = to_boundary(values, near, pairs[:, :, 1], pairs[:, :, 0])
-    moments = np.where(np.all(np.isfinite(moments), axis=2, keepdims=True), moments, 0.0)
+    size = chunk_size(model.layout, len(inputs))
+    columns = [_column(np.concatenate(in_chunks(fn, inputs, size,
+                                                lambda _, __, k=k: jnp.asarray(k))))
+               for k in range(len(gaps))]
+    kept = [column for column in columns if column is not None]
+    if not kept:
+        return None
+    sites = np.flatnonzero(np.any([np.any(m > 0, axis=0) for _, m, _, _ in kept], axis=0))
+    return FlipTable(np.stack([gap for gap, _, _, _ in kept], axis=1),
+                     np.stack([m[:, sites] for _, m, _, _ in kept], axis=1),
+                     np.stack([jump for _, _, jump, _ in kept], axis=1),
+                     np.array([h for _, _, _, h in kept]), sites)
+
+
+def _column(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+    """One branch's gaps, moments (per site), squared jumps and bandwidth from its rows
+    (`_point_fn`), with the rows where it is not reached neutral; None if no noise
+    reaches its gap."""
+    values, live, own_jumps = rows[:, 0], rows[:, 1] > 0, rows[:, 2]
+    near, near_jumps = rows[:, 3], rows[:, 4]
+    pairs = rows[:, 5:].reshape(len(rows), 2, -1)
+    moments = to_boundary(values, near, pairs[:, 1], pairs[:, 0])
+    moments = np.where(np.all(np.isfinite(moments), axis=1, keepdims=True), moments, 0.0)
     jumps = to_boundary(values, near, own_jumps, near_jumps)
     jumps = np.where(np.isfinite(jumps), jumps,
                      np.where(np.isfinite(near_jumps), near_jumps, own_jumps))
     live &= np.isfinite(values)
-    reached = live & np.any(moments > 0, axis=2)  # the rows whose flips can cost anything
-    keep, bandwidths = [], []
-    for k in range(c):
-        usable = reached[:, k] & np.isfinite(jumps[:, k])
-        worst = float(np.max(jumps[usable, k])) if np.any(usable) else 0.0
-        jumps[:, k] = np.where(~reached[:, k], 0.0,
-                               np.where(np.isfinite(jumps[:, k]), jumps[:, k], worst))
-        distances = np.sort(np.abs(values[live[:, k], k]))
-        if not np.any(reached[:, k]):
-            continue
-        h = distances[math.ceil(math.sqrt(len(distances))) - 1]
-        positive = distances[distances > 0]
-        keep.append(k)
-        bandwidths.append(h if h > 0 else positive[0] if len(positive) else
-                          np.finfo(np.float64).tiny)
-    if not keep:
+    reached = live & np.any(moments > 0, axis=1)  # the rows whose flips can cost anything
+    if not np.any(reached):
         return None
-    live = live[:, keep]
-    return FlipTable(np.where(live, values[:, keep], 1.0),
-                     np.where(live[:, :, None], moments[:, keep], 0.0),
-                     np.where(live, jumps[:, keep], 0.0), np.array(bandwidths))
+    usable = reached & np.isfinite(jumps)
+    worst = float(np.max(jumps[usable])) if np.any(usable) else 0.0
+    jumps = np.where(reached, np.where(np.isfinite(jumps), jumps, worst), 0.0)
+    distances = np.sort(np.abs(values[live]))
+    h = distances[math.ceil(math.sqrt(len(distances))) - 1]
+    positive = distances[distances > 0]
+    bandwidth = h if h > 0 else positive[0] if len(positive) else np.finfo(np.float64).tiny
+    return (np.where(live, values, 1.0), np.where(live[:, None], moments, 0.0),
+            np.where(live, jumps, 0.0), float(bandwidth))

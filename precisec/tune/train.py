@@ -128,7 +128,7 @@ def train(kernel: Kernel, target: float, seed: int, sens: np.ndarray,
         return _optimise(constraint, data, theta, seed, config)
     theta = _flip_start(theta, table, 2.0 * math.log(target) - math.log(n_sites))
     result = _optimise(_with_flips(constraint, log_tau2), (data, table), theta, seed, config)
-    return replace(result, flip_sites=tuple(int(k) for k in np.flatnonzero(table.sites())),
+    return replace(result, flip_sites=tuple(int(k) for k in table.columns),
                    flips=table)
 
 
@@ -146,7 +146,7 @@ def _flip_start(theta: jax.Array, table: FlipTable, log_share: float) -> jax.Arr
         sigma[site] = math.exp(value)
         return math.log(max(float(cost(jnp.asarray(sigma))), TINY_MSE))
 
-    for site in np.flatnonzero(table.sites()):
+    for site in table.columns:
         low, high = THETA_MIN, float(start[site])
         if log_cost(site, high) <= log_share:
             continue
