@@ -190,11 +190,11 @@ def flip_table(kernel: Kernel, inputs: np.ndarray) -> FlipTable | None:
         return None
     model = model_for(kernel, inputs=inputs)
     fn = jax.jit(jax.vmap(_point_fn(model, gaps), in_axes=(0, None)))
-    size = chunk_size(model.layout, len(inputs))
-    columns = [_column(np.concatenate(in_chunks(fn, inputs, size,
-                                                lambda _, __, k=k: jnp.asarray(k))))
-               for k in range(len(gaps))]
-    kept = [column for column in columns if column is not None]
+    size = max(1, chunk_size(model.layout, len(inputs)) // 2)  # a row holds two VJPs
+    per_branch = [_column(np.concatenate(in_chunks(fn, inputs, size,
+                                                   lambda _, __, k=k: jnp.asarray(k))))
+                  for k in range(len(gaps))]
+    kept = [column for column in per_branch if column is not None]
     if not kept:
         return None
     sites = np.flatnonzero(np.any([np.any(m > 0, axis=0) for _, m, _, _ in kept], axis=0))
