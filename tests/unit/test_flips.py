@@ -2,7 +2,7 @@
 Monte-Carlo count of the model's own flips times the squared jump, it is differentiable in
 σ with a nonzero gradient for the sites that can flip a branch and none for the others,
 and it handles the cases the estimate has to get right (noise proportional to the gap,
-a side undefined on the sample, branches it does not price)."""
+a side undefined on the sample, branches it does not price), in both training constraints."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from branch_kernels import NEAR_CANCELLING, SQUARE
 from jax.scipy.stats import norm
 
 from precisec.frontend.c import parse_c
-from precisec.ir import Kernel
+from precisec.ir import Kernel, executions
 from precisec.semantics.flips import flip_mse, flip_probability, flip_table, priced_branches
-from precisec.semantics.noise import configure_jax, model_for
+from precisec.semantics.noise import configure_jax, model_for, sensitivities
 from precisec.semantics.perturbed import Draws, Watch
+from precisec.tune.mapper import bits_for_sigma
+from precisec.tune.train import MONTE_CARLO_LIMIT, train
 
 
 def kernel(source: str) -> Kernel:
@@ -197,3 +199,33 @@ def test_each_of_several_branches_gets_its_own_column() -> None:
     # the second jump at its boundary x = 2/3 doubles y = x + 1 there (y = x alone)
     np.testing.assert_allclose(both.jumps[:, 1], (5 / 3)**2, rtol=1e-12)
     np.testing.assert_allclose(alone[1].jumps[:, 0], (2 / 3)**2, rtol=1e-12)
+
+
+def test_the_moment_training_of_a_large_kernel_prices_flips_too() -> None:
+    """Beyond the Monte-Carlo limit training runs on the first-order moments; the flip
+    term joins that constraint as well: the square deciding the branch gets far more
+    bits than the loop's operations, which only move the result smoothly."""
+    configure_jax()
+    k = kernel("""\
+#pragma precisec range(x, 0, 1)
+double f(double x) {
+    double s = 0.0;
+    for (int i = 0; i < 600; i++) {
+        s = s + x * 0.001;
+    }
+    double y;
+    if (x * x > 0.25) {
+        y = s + 1.0;
+    } else {
+        y = s - 1.0;
+    }
+    return y;
+}
+""")
+    assert sum(executions(k)) > MONTE_CARLO_LIMIT
+    square = next(i for i, s in enumerate(k.sites) if s.loc.line == 8)
+    result = train(k, 1e-10, 0, sensitivities(k, uniform(k, 256)))
+    assert result.flip_sites == (square,)
+    bits = [bits_for_sigma(float(s)) for s in result.sigma]
+    assert np.all(np.isfinite(result.sigma))
+    assert bits[square] > max(b for i, b in enumerate(bits) if i != square) + 10
