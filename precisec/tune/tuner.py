@@ -195,7 +195,9 @@ class Analysis:
         executed = None if self.executions is None else self.executions / self.baseline.count
         if self.shares is not None:
             executed = self.shares
-        if bits is not None:
+        if bits is not None and logs is not None:  # in log2 (`tune.extreme`)
+            shares = extreme.shares(logs.log2 - 2.0 * np.array(bits, float)) * budget_used
+        elif bits is not None:
             contributions = K_ROUNDING**2 * self.sensitivities * 4.0 ** -np.array(bits, float)
             with np.errstate(invalid="ignore"):  # infinite sensitivities: NaN shares
                 shares = contributions / (float(np.sum(contributions)) or 1.0) * budget_used
