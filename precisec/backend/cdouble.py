@@ -39,13 +39,20 @@ static inline double pc_of_bits(uint64_t u)
     return x;
 }
 
+#if defined(__GNUC__)
+#define PC_RARE(c) __builtin_expect(!!(c), 0)
+#else
+#define PC_RARE(c) (c)
+#endif
+
 /* Flags the double of bits u unless it is in the safe range, or zero where `exact_zero`
-   says a zero is exact (a product or quotient of tiny operands underflows to zero). */
+   says a zero is exact (a product or quotient of tiny operands underflows to zero). The
+   zero case is a branch, rarely taken, so `exact_zero` costs nothing otherwise. */
 static inline void pc_check_bits(uint64_t u, int exact_zero, int *bad)
 {
     const uint64_t x = u << 1;  /* |v| in order: 2^-900 is 0x0F6 << 52, 2^900 0xF06 << 52 */
-    *bad |= (x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000))
-        & ((x != 0) | !exact_zero);
+    if (PC_RARE(x == 0)) *bad |= !exact_zero;
+    else *bad |= x - UINT64_C(0x0F60000000000000) > UINT64_C(0xE100000000000000);
 }
 
 static inline double pc_safe_at(double r, int *bad)
