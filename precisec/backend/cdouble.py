@@ -5,8 +5,10 @@ Every value of an emulation whose sites all have 2..53 bits fits a double exactl
 as it stays in the range where doubles are exact ([2^-900, 2^900], or zero). There a site
 + − × ÷ √ is computed as the double nearest the exact result plus the sign of the
 remainder (an error-free transformation: TwoSum, Dekker's product, the division and square
-root remainders), and rounded to the site's p bits by integer arithmetic on the double's
-bits (ties to even; a tie of the double is broken by the remainder's sign). Exact
+root remainders), and rounded to the site's p bits by adding and subtracting a power of
+two whose ulp is the p-bit grid (ties to even; a double on a midpoint of the grid goes to
+the neighbour on the remainder's side; a product is rounded by one fused multiply-add
+where the hardware has it) (docs/fast.md, "The rounding and why it is exact"). Exact
 operations are exact in doubles; other operations go through MPFR at the site's precision
 on exactly converted arguments. Any value outside the safe range sets the unsafe flag, and
 the evaluator recomputes that sample with the MPFR kernel, so the results never depend
