@@ -110,7 +110,7 @@ static inline void pc_two_product(double a, double b, double *h, double *l)
 
 /* Each rule checks the double nearest its exact result, hi: the p-bit result is in the
    safe range exactly when hi is (rounding is monotone and the bounds are p-bit numbers),
-   save for hi just below a bound that rounds onto it, which is flagged needlessly. */
+   save for hi just outside a bound that rounds onto it, which is flagged needlessly. */
 static inline double pc_add_d(double a, double b, int p, int *bad)
 {
     const double s = a + b;
