@@ -111,14 +111,21 @@ static inline void pc_two_product(double a, double b, double *h, double *l)
 /* Each rule checks the double nearest its exact result, hi: the p-bit result is in the
    safe range exactly when hi is (rounding is monotone and the bounds are p-bit numbers),
    save for hi just outside a bound that rounds onto it, which is flagged needlessly. */
-static inline double pc_add_d(double a, double b, int p, int *bad)
+/* a + b rounded to p bits, unchecked: for operands in the safe range, whose sum is zero or
+   within [2^-952, 2^901] (a multiple of the smaller operand's ulp), where this rule and
+   every rule taking the sum as an operand are still exact (docs/fast.md). */
+static inline double pc_sum_d(double a, double b, int p)
 {
     const double s = a + b;
-    const uint64_t u = pc_bits_of(s);
-    pc_check_bits(u, 1, bad);
     if (p >= 53) return s;
     const double bb = s - a, e = (a - (s - bb)) + (b - bb);
-    return pc_round_bits(s, u, e, p);
+    return pc_round_bits(s, pc_bits_of(s), e, p);
+}
+
+static inline double pc_add_d(double a, double b, int p, int *bad)
+{
+    pc_check_bits(pc_bits_of(a + b), 1, bad);
+    return pc_sum_d(a, b, p);
 }
 
 /* With a fused multiply-add, a*b + scale is rounded once, on the p-bit grid: the exact
@@ -259,6 +266,12 @@ FAST: dict[str, Callable[[list[str], str, str], str]] = {
     "sqrt": _call("pc_sqrt_d"),
 }
 
+# Sums of operands in the safe range, unchecked: rule(args, bits expression) -> C expression.
+SUMS: dict[str, Callable[[list[str], str], str]] = {
+    "add": lambda args, bits: f"pc_sum_d({args[0]}, {args[1]}, {bits})",
+    "sub": lambda args, bits: f"pc_sum_d({args[0]}, -{args[1]}, {bits})",
+}
+
 # Exact operations: rule(args) -> C expression.
 EXACT: dict[str, Callable[[list[str]], str]] = {
     "neg": lambda args: f"-{args[0]}",
@@ -278,9 +291,17 @@ class DoubleDialect:
 
     # Where the helpers report an unsafe value.
     flag = "&pc_unsafe"
+    # Whether every literal lies in the safe range (else the call is flagged at once).
+    literals_in_range = False
 
     def __init__(self) -> None:
         self.literals: dict[tuple[str, int | None], str] = {}
+        # Values known to lie in the safe range: a checked rule's results, exact
+        # operations on them.
+        self.in_range: set[int] = set()
+
+    def known_in_range(self, atom: Atom) -> bool:
+        return self.literals_in_range if isinstance(atom, Lit) else id(atom) in self.in_range
 
     def literal(self, text: str, site: int | None) -> str:
         if (text, site) not in self.literals:
@@ -331,12 +352,19 @@ class DoubleDialect:
             self.define(walker, eqn.out,
                         f"pc_itof_d({walker.int_ref(eqn.args[0])}, {self.flag})")
             return
+        known = all(self.known_in_range(a) for a in eqn.args)
         if eqn.site is None:
             self.define(walker, eqn.out, EXACT[eqn.op]([self.ref(walker, a) for a in eqn.args]))
+            if known:
+                self.in_range.add(id(eqn.out))
             return
         if self.in_doubles(eqn):
             args = [self.argument(walker, eqn, a) for a in eqn.args]
+            if eqn.op in SUMS and known:
+                self.define(walker, eqn.out, SUMS[eqn.op](args, self.bits(eqn.site)))
+                return
             self.define(walker, eqn.out, FAST[eqn.op](args, self.bits(eqn.site), self.flag))
+            self.in_range.add(id(eqn.out))
             return
         self.through_mpfr(walker, eqn)
 

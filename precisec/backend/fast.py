@@ -71,6 +71,7 @@ class FastDialect(DoubleDialect):
     a literal lies outside the safe range (then every call takes the MPFR kernel)."""
 
     flag = "&pc_bad"
+    literals_in_range = True  # else `unsafe_literal` flags every call
 
     def __init__(self, site_bits: Sequence[int], literal_bits: int) -> None:
         super().__init__()

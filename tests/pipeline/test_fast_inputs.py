@@ -75,3 +75,30 @@ def test_which_inputs_are_checked(tmp_path: Path) -> None:
     assert input_check(kernel.body, x, [*bits[:-1], 64], "c;") == ["c;"]
     text = emit_fast(kernel, bits, ["fast"])
     assert "pc_safe_at(x," not in text and "pc_safe_at(z, &pc_bad);" in text
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["dekker", "fused"])
+def test_unchecked_sums_of_tiny_values(fused: bool, tmp_path: Path) -> None:
+    """A sum of two checked values is not checked: near 2^-900 it may cancel to 2^-950 or
+    so, and a quotient, a square root and a sum taking it stay exact."""
+    source = tmp_path / "k.c"
+    source.write_text("#pragma precisec range(x, 1, 2)\n#pragma precisec range(y, 2, 4)\n"
+                      "double k(double x, double y) {\n"
+                      "    double a = x * y;\n    double b = x * 3.0;\n    double d = a - b;\n"
+                      "    return d / x + sqrt(fabs(d)) + (d - a) * y;\n}\n")
+    kernel = load_c(source)
+    rng = np.random.default_rng(11)
+    x = (1 + rng.random(3000)) * 2.0 ** rng.integers(-905, -880, 3000).astype(float)
+    y = 3 + rng.integers(-40, 40, 3000) * 2.0**-51
+    inputs = np.stack([x, y], axis=1)
+    for seed in range(3):
+        choice = random.Random(seed)
+        bits = [choice.choice((choice.randint(40, 53), 53)) for _ in kernel.sites]
+        text = emit_fast(kernel, bits, ["fast"])
+        assert "pc_sum_d(" in text
+        fast, mpfr = tmp_path / "fast.c", tmp_path / "mpfr.c"
+        fast.write_text((FUSED if fused else "") + text)
+        mpfr.write_text(emit_mpfr(kernel, bits, ["mpfr"]))
+        got, want = run_tuned(fast, kernel, inputs), run_tuned(mpfr, kernel, inputs)
+        np.testing.assert_array_equal(got.outputs.view(np.uint64),
+                                      want.outputs.view(np.uint64))
