@@ -5,10 +5,9 @@ Every value of an emulation whose sites all have 2..53 bits fits a double exactl
 as it stays in the range where doubles are exact ([2^-900, 2^900], or zero). There a site
 + − × ÷ √ is computed as the double nearest the exact result plus the sign of the
 remainder (an error-free transformation: TwoSum, Dekker's product, the division and square
-root remainders), and rounded to the site's p bits by adding and subtracting a power of
-two whose ulp is the p-bit grid (ties to even; a double on a midpoint of the grid goes to
-the neighbour on the remainder's side; a product is rounded by one fused multiply-add
-where the hardware has it) (docs/fast.md, "The rounding and why it is exact"). Exact
+root remainders), and rounded to the site's p bits by Veltkamp's split, in floating-point
+registers (ties to even; a double on a midpoint of the grid goes to the neighbour on the
+remainder's side) (docs/fast.md, "The rounding and why it is exact"). Exact
 operations are exact in doubles; other operations go through MPFR at the site's precision
 on exactly converted arguments. Any value outside the safe range sets the unsafe flag, and
 the evaluator recomputes that sample with the MPFR kernel, so the results never depend
@@ -63,25 +62,24 @@ static inline double pc_safe_at(double r, int *bad)
     return r;
 }
 
-/* sign(hi) 2^(e + 53 - p), e the exponent of hi (bits u): the sum of it and a value of
-   hi's sign and binade is rounded by the hardware to a multiple of 2^(e + 1 - p), the
-   p-bit grid of that binade, ties to even (its significand's last bit is the grid's). */
-static inline double pc_grid_scale(uint64_t u, int p)
-{
-    return pc_of_bits((u & UINT64_C(0xFFF0000000000000)) + ((uint64_t) (53 - p) << 52));
-}
-
 /* hi (bits u, in the safe range or zero) rounded to p < 53 bits, to nearest even, where
    `lo` is zero or has the sign of (exact - hi). Rounding hi alone is right unless hi is a
    midpoint of the p-bit grid and lo is not zero: then the exact value lies strictly
    between hi and the neighbour on lo's side, which is hi + copysign(half a grid step, lo).
-   The midpoint test is on the bits of hi, beside the rounding, not after it. */
+   hi alone is rounded by Veltkamp's split, c = RN(hi (2^shift + 1)), c - (c - hi), in
+   floating-point registers (one fused multiply-add forms c where the hardware has it, so
+   nothing is left for the compiler to contract); the midpoint test is on the bits of hi,
+   beside the rounding, not after it. */
 static inline double pc_round_bits(double hi, uint64_t u, double lo, int p)
 {
     const int shift = 53 - p;
-    const double scale = pc_grid_scale(u, p);
     const double half = pc_of_bits((u & UINT64_C(0x7FF0000000000000)) - ((uint64_t) p << 52));
-    const double nearest = copysign((scale + hi) - scale, hi);
+#ifdef __FP_FAST_FMA
+    const double c = fma(hi, (double) (UINT64_C(1) << shift), hi);
+#else
+    const double c = hi * (double) ((UINT64_C(1) << shift) + 1);
+#endif
+    const double nearest = c - (c - hi);
     const int midpoint = (u & ((UINT64_C(1) << shift) - 1)) == UINT64_C(1) << (shift - 1);
     return midpoint & (lo != 0.0) ? hi + copysign(half, lo) : nearest;
 }
@@ -128,22 +126,13 @@ static inline double pc_add_d(double a, double b, int p, int *bad)
     return pc_sum_d(a, b, p);
 }
 
-/* With a fused multiply-add, a*b + scale is rounded once, on the p-bit grid: the exact
-   product needs no remainder. */
 static inline double pc_mul_d(double a, double b, int p, int *bad)
 {
-    const double h = a * b;
+    double h, l;
+    pc_two_product(a, b, &h, &l);
     const uint64_t u = pc_bits_of(h);
     pc_check_bits(u, (a == 0.0) | (b == 0.0), bad);
-    if (p >= 53) return h;
-#ifdef __FP_FAST_FMA
-    const double scale = pc_grid_scale(u, p);
-    return copysign(fma(a, b, scale) - scale, h);
-#else
-    double hh, l;
-    pc_two_product(a, b, &hh, &l);
-    return pc_round_bits(h, u, l, p);
-#endif
+    return p >= 53 ? h : pc_round_bits(h, u, l, p);
 }
 
 static inline double pc_div_d(double a, double b, int p, int *bad)
@@ -199,7 +188,7 @@ static inline double pc_from_mpfr_at(mpfr_srcptr x, int *bad)
 }
 """
 # The double rules exact for any finite operands, their result's check deciding alone
-# (TwoSum; the product rounded by one fused multiply-add), with the C macro they need.
+# (TwoSum; the product whose remainder is one fused multiply-add), with the C macro they need.
 ANY_OPERANDS: dict[str, str | None] = {"add": None, "sub": None, "mul": "__FP_FAST_FMA"}
 
 
