@@ -23,13 +23,12 @@ from collections.abc import Sequence
 
 import gmpy2
 
-from precisec.backend.cdouble import INCLUDES_C, ROUNDING_C, input_check
+from precisec.backend.cdouble import INCLUDES_C, ROUNDING_C, DoubleDialect, input_check
 from precisec.backend.cwalk import Walker, flat_pointer
 from precisec.backend.entry import DOUBLES, batchable
 from precisec.backend.formats import DOUBLE, hex_literal
 from precisec.backend.mpfr import BRANCH_GUARD, RULES, mpfr_function
 from precisec.backend.storage import array_groups
-from precisec.backend.wide import WIDE_BITS, WideDialect, wide_sources
 from precisec.ir.core import Atom, Eqn, Input, Kernel, Lit, Var
 from precisec.toolchain import signature
 
@@ -66,7 +65,7 @@ static inline float pc_to_float(double v, int *bad)
 """
 
 
-class FastDialect(WideDialect):
+class FastDialect(DoubleDialect):
     """The double dialect at fixed bits: constant precisions, hexadecimal literals, MPFR
     scratch on the stack, the function's local flag `pc_bad`. `unsafe_literal` is set if
     a literal lies outside the safe range (then every call takes the MPFR kernel)."""
@@ -75,8 +74,10 @@ class FastDialect(WideDialect):
     literals_in_range = True  # else `unsafe_literal` flags every call
 
     def __init__(self, site_bits: Sequence[int], literal_bits: int) -> None:
-        super().__init__(site_bits)
+        super().__init__()
+        self.site_bits = list(site_bits)
         self.literal_bits = literal_bits
+        self.unsafe_literal = False
 
     def literal(self, text: str, site: int | None) -> str:
         bits = self.literal_bits if site is None else min(self.site_bits[site], DOUBLE_BITS)
@@ -106,7 +107,7 @@ class FastDialect(WideDialect):
         assert eqn.site is not None
         bits = self.site_bits[eqn.site]
         name = walker.define(eqn.out)
-        walker.emit(f"{self.ctype(walker, eqn.out)} {name};")
+        walker.emit(f"double {name};")
         walker.emit("{")
         walker.depth += 1
         walker.emit(f"MPFR_DECL_INIT(pc_r, {bits});")
@@ -115,18 +116,17 @@ class FastDialect(WideDialect):
                 walker.emit(f"MPFR_DECL_INIT(pc_a{k}, {bits});")
                 walker.emit(f'mpfr_set_str(pc_a{k}, "{atom.text}", 10, MPFR_RNDN);')
             else:
-                for line in self.mpfr_argument(walker, f"pc_a{k}", atom):
-                    walker.emit(line)
+                walker.emit(f"MPFR_DECL_INIT(pc_a{k}, {DOUBLE_BITS});")
+                walker.emit(f"mpfr_set_d(pc_a{k}, {walker.name(atom)}, MPFR_RNDN);")
         walker.emit(RULES[eqn.op]("pc_r", [f"pc_a{k}" for k in range(len(eqn.args))]))
-        walker.emit(f"{name} = {self.from_mpfr(walker, eqn.out)}(pc_r, {self.flag});")
+        walker.emit(f"{name} = pc_from_mpfr_at(pc_r, {self.flag});")
         walker.depth -= 1
         walker.emit("}")
         if not walker.is_used(eqn.out):
             walker.emit(f"(void) {name};")
 
     def note(self, site: int) -> str:
-        how = "in doubles" if self.site_bits[site] <= DOUBLE_BITS else \
-            "in binary128" if self.site_bits[site] <= WIDE_BITS else "through MPFR"
+        how = "in doubles" if self.site_bits[site] <= DOUBLE_BITS else "through MPFR"
         return f"{self.site_bits[site]} bits {how}"
 
 
@@ -151,17 +151,14 @@ def _fast_function(kernel: Kernel, site_bits: Sequence[int]) -> list[str]:
         walker.storage[groups[id(var)]] = name
         value = f"pc_safe_at({flat_pointer(param.name, var, ctype, True)}[pc_k], &pc_bad)" \
             if kind == "in" else "0.0"
-        prologue += [f"{dialect.group_type(walker, groups[id(var)])} {name}[{var.size}]; "
-                     f"(void) {name};",
+        prologue += [f"double {name}[{var.size}]; (void) {name};",
                      f"for (int pc_k = 0; pc_k < {var.size}; pc_k++) {name}[pc_k] = {value};"]
     walker.run()
     results = list(kernel.body.results)
     finals: list[str] = []
     if kernel.returns:
-        result = results.pop(0)
-        value = dialect.ref(walker, result)
-        if ctype == "float":
-            value = f"{dialect.to_float(walker, result)}({value}, &pc_bad)"
+        value = dialect.ref(walker, results.pop(0))
+        value = f"pc_to_float({value}, &pc_bad)" if ctype == "float" else value
         finals.append(f"const {ctype} pc_result = {value};")
     writes: list[str] = []
     for out, result in zip(kernel.outputs, results, strict=True):
@@ -209,10 +206,8 @@ def emit_fast(kernel: Kernel, site_bits: Sequence[int], header_lines: Sequence[s
     bits = [int(b) for b in site_bits]
     declarator = "static " + signature(kernel).replace(
         f" {kernel.name}(", f" pc_mpfr_{kernel.name}(", 1)
-    wide_include, wide_c = wide_sources(kernel, bits)
     lines = ["/*", *(f" * {line}".rstrip() for line in header_lines), " */",
-             INCLUDES_C + wide_include + "#include <mpfr.h>", "", *BRANCH_GUARD, "", GUARDS_C,
-             ROUNDING_C + wide_c,
+             INCLUDES_C + "#include <mpfr.h>", "", *BRANCH_GUARD, "", GUARDS_C, ROUNDING_C,
              *([FLOAT_OUT_C] if kernel.precision == "float" else []),
              "/* The MPFR kernel: the same results wherever a value leaves the safe range. */",
              *mpfr_function(kernel, bits, declarator), *_fast_function(kernel, bits)]
